@@ -1,0 +1,315 @@
+"""`mlc-dagster`: the command line (CONTRACT.md).
+
+Exit status 0 on success; otherwise one line on stderr saying what failed and what to do, and a
+non-zero status (1 failure, 2 usage or configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_SUBSCRIPTIONS = PROJECT_ROOT / "subscriptions.example.yaml"
+DEMO_MARKER = ".mlc-demo-dir"
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- running jobs through Dagster -------------------------------------------------------------------
+
+
+def _instance() -> Any:
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise CliError("DAGSTER_HOME is not set: point it at the Dagster instance folder "
+                       "(the one holding dagster.yaml)", code=2)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def _failure_message(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.message.startswith("dagster._core.errors"):
+                error = error.cause
+            return error.message.strip().splitlines()[0]
+    return "the run failed; see its events in the Dagster UI"
+
+
+def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None) -> Any:
+    from .definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    # Console logs at WARNING: the run's full event log is in the instance, for the UI and `audit`.
+    result = job.execute_in_process(instance=instance, tags=tags or {}, raise_on_error=False,
+                                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    if not result.success:
+        raise CliError(f"{job_name} run {result.run_id} failed: {_failure_message(result)}")
+    return result
+
+
+def poll_day(day: date, instance: Any) -> Any:
+    """Every transactional window of `day` in one ranged run (the backfill policy allows it)."""
+    from .defs.partitions import TRANSACTIONAL
+
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    keys = TRANSACTIONAL.get_partition_keys_in_time_window(
+        __import__("dagster").TimeWindow(start, start + timedelta(days=1)))
+    if not keys:
+        raise CliError(f"{day} has no complete windows yet (partitions start {TRANSACTIONAL.start:%Y-%m-%d})")
+    return run_job("workday_transactional_poll", instance, tags={
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+        "mlc/day": day.isoformat(),
+    })
+
+
+def deliver(instance: Any) -> Any:
+    return run_job("slack_delivery", instance, tags={"mlc/trigger": "cli"})
+
+
+def deliver_as_sensor(instance: Any) -> list[Any]:
+    """Evaluate the alerts sensor once and run what it asks for, as the daemon would."""
+    import dagster as dg
+
+    from .definitions import defs
+
+    sensor = defs.resolve_sensor_def("alerts_to_slack")
+    tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+    return [run_job("slack_delivery", instance, tags=dict(request.tags)) for request in tick.run_requests or []]
+
+
+def _metadata(result: Any, key: list[str]) -> dict[str, Any]:
+    import dagster as dg
+
+    node = None
+    for event in result.all_events:
+        if event.is_step_materialization and event.asset_key == dg.AssetKey(key):
+            node = event
+    if node is None:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in node.event_specific_data.materialization.metadata.items()}
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _prepare_demo_dir(folder: Path) -> None:
+    if folder.exists():
+        if not (folder / DEMO_MARKER).exists():
+            raise CliError(f"{folder} exists and is not a demo folder; choose another with --dir", code=2)
+        shutil.rmtree(folder)
+    (folder / "dagster_home").mkdir(parents=True)
+    (folder / DEMO_MARKER).write_text("made by mlc-dagster demo; deleted and remade by the next demo\n")
+    # The embedded default: SQLite storage in DAGSTER_HOME, nothing to run besides this process.
+    (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(EXAMPLE_SUBSCRIPTIONS, folder / "subscriptions.yaml")
+
+
+def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .sandbox.scenario import Scenario
+    from .sandbox.slack import SlackSandbox
+    from .sandbox.workday import WorkdaySandbox
+
+    folder = Path(args.dir).resolve()
+    _prepare_demo_dir(folder)
+    day = date.fromisoformat(args.day) if args.day else (datetime.now(UTC) - timedelta(days=1)).date()
+    started = time.monotonic()
+    out(f"Generating the sandbox business day {day} (seed {args.seed}, scale {args.scale}) ...")
+    scenario = Scenario.generate(seed=args.seed, scale=args.scale, day=day)
+    out(f"  {len(scenario.supplier_invoices)} supplier invoices from {len(scenario.suppliers)} suppliers, "
+        f"{len(scenario.companies)} companies; {len(scenario.ground_truth['high_value_invoice'])} planted "
+        "high-value invoices")
+    with WorkdaySandbox(scenario) as workday, SlackSandbox() as slack:
+        out(f"Workday sandbox: {workday.soap_url}   Slack sandbox: {slack.api_url}")
+        env = {
+            "DAGSTER_HOME": str(folder / "dagster_home"),
+            "WORKDAY_SOAP_URL": workday.soap_url,
+            "WORKDAY_TENANT": workday.tenant,
+            "WORKDAY_USERNAME": workday.username,
+            "WORKDAY_PASSWORD": workday.password,
+            "SLACK_API_URL": slack.api_url,
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "MLC_DUCKDB_PATH": str(folder / "mlc.duckdb"),
+            "MLC_SUBSCRIPTIONS": str(folder / "subscriptions.yaml"),
+        }
+        with _environment(env):
+            instance = _instance()
+            out("Polling the day's 24 hourly windows through Dagster (one ranged run) ...")
+            poll = poll_day(day, instance)
+            polled = _metadata(poll, ["workday", "supplier_invoices"])
+            raised = _metadata(poll, ["alerts", "high_value_invoice"])
+            out(f"  run {poll.run_id}: {polled.get('records')} invoice records in {polled.get('windows')} "
+                f"windows, {polled.get('api_calls')} SOAP calls, {polled.get('retries')} retries; "
+                f"{raised.get('new_alerts')} high-value alerts raised, {raised.get('new_deliveries')} "
+                "channel deliveries queued")
+            out("The alerts sensor launches slack_delivery (paced to 1 message/s per channel) ...")
+            runs = deliver_as_sensor(instance)
+            for run in runs:
+                sent = _metadata(run, ["slack", "alert_deliveries"])
+                out(f"  run {run.run_id}: {sent.get('messages_posted')} messages posted, "
+                    f"{sent.get('rate_limited')} rate-limit waits")
+        messages = slack.messages()
+    out("")
+    out(f"The Slack sandbox received {len(messages)} messages:")
+    for message in messages:
+        shown = message["text"].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        out(f"  #{message['channel_name']} ts={message['ts']}: {shown}")
+    out("")
+    out(f"Done in {time.monotonic() - started:.1f}s.")
+    out(f"DuckDB warehouse: {folder / 'mlc.duckdb'}  (try: SELECT * FROM analytics.alerts)")
+    out("Open the Dagster UI on this run history:")
+    out(f"  DAGSTER_HOME={folder / 'dagster_home'} MLC_DUCKDB_PATH={folder / 'mlc.duckdb'} "
+        f"MLC_SUBSCRIPTIONS={folder / 'subscriptions.yaml'} .venv/bin/dagster dev -w workspace.yaml")
+    if not messages:
+        raise CliError("the demo posted no messages to the Slack sandbox; see the run logs above")
+    return 0
+
+
+# -- sandbox, deliver, replay -----------------------------------------------------------------------
+
+
+def cmd_sandbox(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .sandbox.scenario import Scenario
+    from .sandbox.slack import SlackSandbox
+    from .sandbox.workday import WorkdaySandbox
+
+    started: list[Any] = []
+    try:
+        if args.which in ("workday", "all"):
+            day = date.fromisoformat(args.day) if args.day else (datetime.now(UTC) - timedelta(days=1)).date()
+            workday = WorkdaySandbox(Scenario.generate(seed=args.seed, scale=args.scale, day=day),
+                                     host=args.host, port=args.workday_port).start()
+            started.append(workday)
+            out(f"WORKDAY_SOAP_URL={workday.soap_url}")
+            out(f"WORKDAY_TENANT={workday.tenant}")
+            out(f"WORKDAY_USERNAME={workday.username}")
+            out(f"WORKDAY_PASSWORD={workday.password}")
+            out(f"# business day {day}, seed {args.seed}, scale {args.scale}")
+        if args.which in ("slack", "all"):
+            slack = SlackSandbox(host=args.host, port=args.slack_port).start()
+            started.append(slack)
+            out(f"SLACK_API_URL={slack.api_url}")
+            out(f"SLACK_BOT_TOKEN={slack.bot_token}")
+            out(f"SLACK_SIGNING_SECRET={slack.signing_secret}")
+            out(f"# messages received: {slack.base_url}/_sandbox/messages")
+        out("Sandboxes running; Ctrl-C stops them.")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for server in started:
+            server.stop()
+
+
+def cmd_deliver(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    result = deliver(_instance())
+    sent = _metadata(result, ["slack", "alert_deliveries"])
+    out(f"slack_delivery run {result.run_id}: {sent.get('messages_posted', 0)} posted, "
+        f"{sent.get('failed', 0)} failed, {sent.get('released', 0)} left pending")
+    return 0 if not sent.get("failed") else 1
+
+
+def cmd_replay(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        raise CliError(f"--day {args.day!r}: expected YYYY-MM-DD", code=2) from None
+    instance = _instance()
+    result = poll_day(day, instance)
+    polled = _metadata(result, ["workday", "supplier_invoices"])
+    raised = _metadata(result, ["alerts", "high_value_invoice"])
+    out(f"replayed {day}: run {result.run_id}, {polled.get('records')} invoice records in "
+        f"{polled.get('windows')} windows, {raised.get('new_deliveries', 0)} deliveries newly queued")
+    if args.no_deliver:
+        return 0
+    return cmd_deliver(args, out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlc-dagster", description="Workday -> Slack finance alerts on Dagster")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run a business day end to end on the built-in sandboxes")
+    demo.add_argument("--dir", default=".mlc-demo", help="demo folder (remade each run)")
+    demo.add_argument("--day", help="business day YYYY-MM-DD (default: yesterday, UTC)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--scale", type=float, default=0.2, help="1.0 is about 5,000 invoices a day")
+    demo.set_defaults(handler=cmd_demo)
+
+    sandbox = commands.add_parser("sandbox", help="run the Workday and Slack sandboxes alone")
+    sandbox.add_argument("which", nargs="?", choices=["workday", "slack", "all"], default="all")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--workday-port", type=int, default=8701)
+    sandbox.add_argument("--slack-port", type=int, default=8702)
+    sandbox.add_argument("--day")
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--scale", type=float, default=1.0)
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    replay = commands.add_parser("replay", help="re-materialize every window of a day, then deliver")
+    replay.add_argument("--day", required=True)
+    replay.add_argument("--no-deliver", action="store_true")
+    replay.set_defaults(handler=cmd_replay)
+
+    deliver_cmd = commands.add_parser("deliver", help="run slack_delivery once")
+    deliver_cmd.set_defaults(handler=cmd_deliver)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Dagster's beta/preview notices are for developers of this project, not for its operators.
+    warnings.filterwarnings("ignore", module="dagster")
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        return int(args.handler(args, out))
+    except CliError as exc:
+        print(f"mlc-dagster {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line, not a traceback, for anything unexpected
+        print(f"mlc-dagster {args.command}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

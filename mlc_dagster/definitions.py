@@ -1,0 +1,49 @@
+"""The code location `mlc_dagster`: Workday entity assets, alert rules, Slack delivery."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .defs.alerts.assets import rule_assets
+from .defs.delivery.assets import DELIVERIES_KEY, alert_deliveries
+from .defs.delivery.sensors import build_alerts_sensor
+from .defs.resources import resources_from_env
+from .defs.workday.assets import entity_assets
+from .workday.entities import ENTITIES
+
+TRANSACTIONAL_KEYS = [dg.AssetKey(["workday", e.name]) for e in ENTITIES.values() if e.cadence == "transactional"]
+REFERENCE_KEYS = [dg.AssetKey(["workday", e.name]) for e in ENTITIES.values() if e.cadence == "reference"]
+
+# One run per window polls every transactional entity and runs the rules that read them.
+transactional_poll = dg.define_asset_job(
+    "workday_transactional_poll",
+    selection=dg.AssetSelection.assets(*TRANSACTIONAL_KEYS) | dg.AssetSelection.groups("alerts"),
+    description="Polls every transactional Workday entity for one window and detects its alerts.",
+)
+slack_delivery = dg.define_asset_job(
+    "slack_delivery",
+    selection=dg.AssetSelection.assets(DELIVERIES_KEY),
+    description="Delivers every pending alert to Slack. Safe to run by hand at any time; concurrent runs "
+                "never post the same alert twice.",
+)
+jobs: list[dg.UnresolvedAssetJobDefinition] = [transactional_poll, slack_delivery]
+schedules = [
+    dg.build_schedule_from_partitioned_job(
+        transactional_poll,
+        name="workday_transactional_schedule",
+        description="At the end of each window, polls the window that just closed.",
+    )
+]
+if REFERENCE_KEYS:
+    reference_poll = dg.define_asset_job("workday_reference_poll", selection=dg.AssetSelection.assets(*REFERENCE_KEYS))
+    jobs.append(reference_poll)
+    schedules.append(dg.build_schedule_from_partitioned_job(reference_poll, name="workday_reference_schedule",
+                                                            hour_of_day=0, minute_of_hour=15))
+
+defs = dg.Definitions(
+    assets=[*entity_assets, *rule_assets, alert_deliveries],
+    jobs=jobs,
+    schedules=schedules,
+    sensors=[build_alerts_sensor("slack_delivery")],
+    resources=resources_from_env(),
+)

@@ -1,0 +1,338 @@
+"""SOAP 1.1 client for Workday Web Services, read-only.
+
+zeep builds the WS-Security UsernameToken (what it does well); the envelope is a few fixed elements and
+the response is streamed through `parse.parse_page` (what zeep does slowly). No WSDL is fetched at run
+time: the request shape for each operation is data in the entity registry.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from lxml import etree
+from zeep.wsse.username import UsernameToken
+
+from .entities import DocumentDateWindow, Entity, TransactionLogWindow, UpdatedDateWindow, WindowCriteria
+from .errors import (
+    WorkdayAuthenticationError,
+    WorkdayConfigError,
+    WorkdayDataError,
+    WorkdayError,
+    WorkdayPermissionError,
+    WorkdayProcessingError,
+    WorkdayTransientError,
+    WorkdayValidationError,
+)
+from .parse import WD, ColumnBuffer, parse_page
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+MAX_PAGE_SIZE = 999
+TRANSIENT_STATUS = {429, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    attempts: int = 5
+    initial_seconds: float = 0.5
+    max_seconds: float = 30.0
+    total_seconds: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = random.uniform(0, min(self.max_seconds, self.initial_seconds * 2 ** (attempt - 1)))
+        return max(backoff, retry_after or 0.0)
+
+
+@dataclass
+class PollStats:
+    """What one window cost: reported as run metadata (never credentials)."""
+
+    pages: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    retry_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WindowResult:
+    rows: ColumnBuffer
+    lines: ColumnBuffer | None
+    stats: PollStats
+    as_of: datetime
+
+
+class _CountingStream:
+    """Wraps the raw HTTP body so bytes are counted while lxml reads it."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size if size and size > 0 else 65536)
+        self.count += len(chunk)
+        return chunk
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class WorkdaySoapClient:
+    def __init__(
+        self,
+        soap_url: str,
+        username: str,
+        password: str,
+        tenant: str | None = None,
+        api_version: str = "v46.1",
+        page_size: int = MAX_PAGE_SIZE,
+        timeout: tuple[float, float] = (10.0, 300.0),
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not soap_url:
+            raise WorkdayConfigError("WORKDAY_SOAP_URL is not set: give the SOAP base up to the tenant, "
+                                     "e.g. https://wd2-impl-services1.workday.com/ccx/service/acme_fin")
+        if not username or not password:
+            raise WorkdayConfigError("WORKDAY_USERNAME and WORKDAY_PASSWORD must name the Integration System User")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise WorkdayConfigError(f"page size {page_size} is outside 1..{MAX_PAGE_SIZE}")
+        self.soap_url = soap_url.rstrip("/")
+        self.tenant = tenant or self.soap_url.rsplit("/", 1)[-1]
+        self.username = username if "@" in username else f"{username}@{self.tenant}"
+        self._password = password
+        self.api_version = api_version
+        self.page_size = page_size
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.session = session or requests.Session()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:  # never show the password
+        return f"WorkdaySoapClient({self.soap_url!r}, user={self.username!r})"
+
+    def endpoint(self, entity: Entity) -> str:
+        return f"{self.soap_url}/{entity.service}/{self.api_version}"
+
+    # -- request building -------------------------------------------------------------------------
+
+    def build_request(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
+                      as_of: datetime, page: int) -> bytes:
+        env = etree.Element(etree.QName(SOAP_ENV, "Envelope"), nsmap={"env": SOAP_ENV, "wd": WD})
+        etree.SubElement(env, etree.QName(SOAP_ENV, "Header"))
+        body = etree.SubElement(env, etree.QName(SOAP_ENV, "Body"))
+        request = etree.SubElement(body, etree.QName(WD, f"{entity.operation}_Request"))
+        request.set(etree.QName(WD, "version"), self.api_version)
+
+        def sub(parent: Any, name: str, text: str | None = None) -> Any:
+            element = etree.SubElement(parent, etree.QName(WD, name))
+            if text is not None:
+                element.text = text
+            return element
+
+        request_criteria = sub(request, "Request_Criteria")
+        if isinstance(criteria, TransactionLogWindow):
+            log = sub(sub(request_criteria, "Transaction_Log_Criteria_Data"), "Transaction_Date_Range_Data")
+            sub(log, "Updated_From", _iso(start))
+            sub(log, "Updated_Through", _iso(end))
+        elif isinstance(criteria, UpdatedDateWindow):
+            sub(request_criteria, "Updated_From_Date", _iso(start))
+            sub(request_criteria, "Updated_To_Date", _iso(end))
+        elif isinstance(criteria, DocumentDateWindow):
+            first = (start - timedelta(days=criteria.lookback_days)).date()
+            sub(request_criteria, criteria.from_element, first.isoformat())
+            sub(request_criteria, criteria.to_element, end.date().isoformat())
+        response_filter = sub(request, "Response_Filter")
+        sub(response_filter, "As_Of_Entry_DateTime", _iso(as_of))
+        sub(response_filter, "Page", str(page))
+        sub(response_filter, "Count", str(self.page_size))
+        sub(sub(request, "Response_Group"), "Include_Reference", "true")
+
+        UsernameToken(self.username, self._password).apply(env, {})
+        security = env.find(f"{{{SOAP_ENV}}}Header/*")
+        if security is not None:
+            security.set(etree.QName(SOAP_ENV, "mustUnderstand"), "1")
+        return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+    # -- polling ----------------------------------------------------------------------------------
+
+    def fetch_window(self, entity: Entity, start: datetime, end: datetime,
+                     criteria: WindowCriteria | None = None, as_of: datetime | None = None) -> WindowResult:
+        """Every record changed in [start, end], all pages pinned to one As_Of_Entry_DateTime.
+
+        The as-of defaults to the window's end (or now, if the window has not ended), so asking for the
+        same window again returns the same rows: a replay is reproducible.
+        """
+        started = time.monotonic()
+        criteria = criteria or entity.window
+        now = datetime.now(UTC)
+        as_of = as_of or min(end, now)
+        rows = ColumnBuffer(tuple(spec.name for spec in entity.fields) + ("wid",))
+        lines = ColumnBuffer(tuple(spec.name for spec in entity.lines.fields) + ("parent_wid",)) \
+            if entity.lines else None
+        stats = PollStats()
+        page = 1
+        while True:
+            result = self._fetch_page_with_retry(entity, criteria, start, end, as_of, page, rows, lines, stats)
+            stats.pages += 1
+            if page >= result.total_pages:
+                break
+            page += 1
+        stats.seconds = time.monotonic() - started
+        return WindowResult(rows=rows, lines=lines, stats=stats, as_of=as_of)
+
+    def _fetch_page_with_retry(self, entity: Entity, criteria: WindowCriteria, start: datetime,
+                               end: datetime, as_of: datetime, page: int, rows: ColumnBuffer,
+                               lines: ColumnBuffer | None, stats: PollStats) -> Any:
+        described = (f"{entity.service}/{entity.operation} page {page}, window {_iso(start)}..{_iso(end)}, "
+                     f"user {self.username}")
+        deadline = time.monotonic() + self.retry.total_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            # A failed attempt may have appended part of the page: roll the buffers back first.
+            mark_rows = len(rows)
+            mark_lines = len(lines) if lines is not None else 0
+            try:
+                return self._fetch_page(entity, criteria, start, end, as_of, page, rows, lines, stats, described)
+            except WorkdayTransientError as exc:
+                _truncate(rows, mark_rows)
+                if lines is not None:
+                    _truncate(lines, mark_lines)
+                wait = self.retry.delay(attempt, exc.retry_after)
+                if attempt >= self.retry.attempts or time.monotonic() + wait > deadline:
+                    raise WorkdayTransientError(
+                        f"Workday still failing after {attempt} attempts: {exc.args[0]}", request=described
+                    ) from None
+                stats.retries += 1
+                stats.retry_reasons.append(str(exc.args[0]).split(" [", 1)[0])
+                self._sleep(wait)
+            except WorkdayError:
+                _truncate(rows, mark_rows)
+                if lines is not None:
+                    _truncate(lines, mark_lines)
+                raise
+
+    def _fetch_page(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
+                    as_of: datetime, page: int, rows: ColumnBuffer, lines: ColumnBuffer | None,
+                    stats: PollStats, described: str) -> Any:
+        payload = self.build_request(entity, criteria, start, end, as_of, page)
+        stats.api_calls += 1
+        try:
+            response = self.session.post(
+                self.endpoint(entity),
+                data=payload,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                timeout=self.timeout,
+                stream=True,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise WorkdayTransientError(f"connection failed: {type(exc).__name__}", request=described) from None
+        with response:
+            if response.status_code != 200:
+                body = _read_limited(response)
+                stats.bytes += len(body)
+                raise _error_for(response.status_code, response.headers, body, entity, described)
+            stream = _CountingStream(response.raw)
+            try:
+                return parse_page(stream, entity, rows, lines)
+            except etree.XMLSyntaxError as exc:
+                raise WorkdayTransientError(f"malformed XML in the response: {exc}", request=described) from None
+            except (requests.RequestException, OSError) as exc:
+                raise WorkdayTransientError(
+                    f"connection dropped while reading the response: {type(exc).__name__}", request=described
+                ) from None
+            except WorkdayDataError as exc:
+                raise WorkdayDataError(str(exc), request=described) from None
+            except Exception as exc:
+                # urllib3 raises its own ProtocolError/IncompleteRead for a body cut short.
+                if type(exc).__module__.startswith(("urllib3", "http.client")):
+                    raise WorkdayTransientError(
+                        f"connection dropped while reading the response: {type(exc).__name__}", request=described
+                    ) from None
+                raise
+            finally:
+                stats.bytes += stream.count
+
+
+def _truncate(buffer: ColumnBuffer, length: int) -> None:
+    for values in buffer.columns.values():
+        del values[length:]
+
+
+def _read_limited(response: requests.Response, limit: int = 1 << 20) -> bytes:
+    try:
+        return response.raw.read(limit, decode_content=True) or b""
+    except Exception:  # the body of an error is a courtesy; the status already tells what happened
+        return b""
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_for(status: int, headers: Any, body: bytes, entity: Entity, described: str) -> WorkdayError:
+    if status in TRANSIENT_STATUS:
+        return WorkdayTransientError(f"HTTP {status} from Workday", request=described,
+                                     retry_after=_retry_after(headers))
+    fault = _parse_fault(body)
+    if fault is None:
+        if status >= 500:
+            return WorkdayTransientError(f"HTTP {status} from Workday without a SOAP fault", request=described)
+        return WorkdayError(f"HTTP {status} from Workday at {entity.service}: check WORKDAY_SOAP_URL "
+                            "(host, tenant) and the service name", request=described)
+    code, message, detail = fault
+    lowered = code.lower()
+    if "authentication" in lowered:
+        return WorkdayAuthenticationError(
+            f"Workday rejected the Integration System User ({message}). Check WORKDAY_USERNAME "
+            "(user@tenant), WORKDAY_PASSWORD, and whether the ISU's password expired or the account is "
+            "locked out", request=described)
+    if "validation" in lowered:
+        return WorkdayValidationError(f"Workday validation fault: {message}{detail}", request=described)
+    if "not authorized" in message.lower() or "not authorized" in detail.lower():
+        return WorkdayPermissionError(
+            f"Workday says the task is not authorized for {entity.operation}: the ISU's security group "
+            f"lacks the domain permission for {entity.service}/{entity.operation} ({message})",
+            request=described)
+    return WorkdayProcessingError(f"Workday processing fault {code}: {message}{detail}", request=described)
+
+
+def _parse_fault(body: bytes) -> tuple[str, str, str] | None:
+    if not body:
+        return None
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return None
+    fault = root.find(f".//{{{SOAP_ENV}}}Fault")
+    if fault is None:
+        return None
+    code = (fault.findtext("faultcode") or "").strip()
+    message = (fault.findtext("faultstring") or "").strip()
+    details = []
+    for error in fault.iter(f"{{{WD}}}Validation_Error"):
+        xpath = (error.findtext(f"{{{WD}}}Xpath") or "").strip()
+        text = (error.findtext(f"{{{WD}}}Detail_Message") or error.findtext(f"{{{WD}}}Message") or "").strip()
+        details.append(f"{text} (at {xpath})" if xpath else text)
+    for processing in fault.iter(f"{{{WD}}}Processing_Fault"):
+        text = (processing.findtext(f"{{{WD}}}Detail_Message") or "").strip()
+        if text and text not in message:
+            details.append(text)
+    return code, message, ("; " + "; ".join(d for d in details if d)) if details else ""
