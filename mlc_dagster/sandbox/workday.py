@@ -1,0 +1,1122 @@
+"""A local Workday Web Services (SOAP 1.1) server over a generated ``Scenario``.
+
+It speaks the wire format the project expects of a real tenant (see
+``/work/shared/reference/workday-notes.md`` and the "Decisions" in the reference README):
+
+* ``POST /ccx/service/{tenant}/{Service}/{version}``; any other path, tenant, service or version
+  is answered with HTTP 404 (plain text), as a reverse proxy in front of Workday would.
+* WS-Security UsernameToken with ``{user}@{tenant}`` and a PasswordText password, or an
+  ``Authorization: Bearer <token>`` header for tokens registered with ``add_bearer_token``.
+* Request elements are found by namespace and local name; prefixes, unknown elements, Nonce,
+  Created and ``wsu:Id`` attributes are ignored.
+* Paging with ``Page``/``Count`` (default 1/100, Count at most 999) and ``As_Of_Entry_DateTime``
+  (default: now) pinning every record to its state at that moment.
+* Faults are HTTP 500 with Workday's envelopes. A request body that is not well-formed XML, or
+  not a SOAP envelope with a ``wd:*_Request`` in its body, gets a *validation* fault (HTTP 500)
+  rather than HTTP 400, because that is what a SOAP client must be prepared to parse anyway.
+
+Operations are rows of ``OPERATIONS``: adding ``Get_Suppliers`` or ``Get_Journals`` later means
+adding a collection to the scenario, a renderer for one record, and a row here.
+
+The sandbox is a test fixture: it imports nothing from the rest of ``mlc_dagster`` on purpose, so
+that a client passing against it proves it speaks the protocol, not that it agrees with itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
+
+from mlc_dagster.sandbox.scenario import Scenario, SupplierInvoiceVersion, VersionedRecord, select_versions
+
+__all__ = [
+    "FAULT_KINDS",
+    "OPERATIONS",
+    "InjectedFault",
+    "Operation",
+    "RequestRecord",
+    "WorkdaySandbox",
+]
+
+WD_NS = "urn:com.workday/bsvc"
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+_WSS_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+PASSWORD_TEXT_TYPE = f"{_WSS_PROFILE}#PasswordText"
+
+MAX_COUNT = 999
+DEFAULT_COUNT = 100
+
+FAULT_KINDS = frozenset(
+    {
+        "authentication",
+        "processing",
+        "validation",
+        "http_500",
+        "http_502",
+        "http_503",
+        "http_504",
+        "http_429",
+        "slow",
+        "drop",
+        "malformed",
+    }
+)
+
+_PATH_RE = re.compile(r"^/ccx/service/(?P<tenant>[^/]+)/(?P<service>[^/]+)/(?P<version>[^/]+)/?$")
+
+
+def _wd(name: str) -> str:
+    return f"{{{WD_NS}}}{name}"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_datetime(moment: datetime) -> str:
+    """UTC xsd:dateTime with a Z; milliseconds only when present (data is in whole seconds)."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def _money(amount: Decimal) -> str:
+    # "f" never produces exponent notation, whatever the Decimal's internal exponent.
+    return format(amount, "f")
+
+
+def _reference(element: str, descriptor: str | None, ids: Iterable[tuple[str, str]]) -> str:
+    descriptor_attr = "" if descriptor is None else f" wd:Descriptor={quoteattr(descriptor)}"
+    id_xml = "".join(f'<wd:ID wd:type="{id_type}">{escape(value)}</wd:ID>' for id_type, value in ids)
+    return f"<wd:{element}{descriptor_attr}>{id_xml}</wd:{element}>"
+
+
+class _ReferenceCache:
+    """Pre-rendered ``*_Reference`` fragments of the scenario's reference data.
+
+    Rendering the same company or supplier reference thousands of times per page is the bulk of
+    the serialisation cost otherwise. Races only ever store identical strings, so no lock.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self._scenario = scenario
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def get(self, kind: str, key: str) -> str:
+        fragment = self._cache.get((kind, key))
+        if fragment is None:
+            fragment = self._render(kind, key)
+            self._cache[(kind, key)] = fragment
+        return fragment
+
+    def _render(self, kind: str, key: str) -> str:
+        s = self._scenario
+        if kind == "company":
+            company = s.companies[key]
+            return _reference(
+                "Company_Reference",
+                company.name,
+                (("WID", company.wid), ("Company_Reference_ID", company.company_id)),
+            )
+        if kind == "currency":
+            currency = s.currencies[key]
+            return _reference("Currency_Reference", key, (("WID", currency.wid), ("Currency_ID", key)))
+        if kind == "supplier":
+            supplier = s.suppliers[key]
+            return _reference(
+                "Supplier_Reference", supplier.name, (("WID", supplier.wid), ("Supplier_ID", key))
+            )
+        if kind == "document_status":
+            status = s.document_statuses[key]
+            return _reference(
+                "Invoice_Document_Status_Reference",
+                status.name,
+                (("WID", status.wid), ("Document_Status_ID", key)),
+            )
+        if kind == "payment_status":
+            status = s.payment_statuses[key]
+            return _reference(
+                "Payment_Status_Reference",
+                status.name,
+                (("WID", status.wid), ("Document_Payment_Status_ID", key)),
+            )
+        if kind == "spend_category":
+            category = s.spend_categories[key]
+            return _reference(
+                "Spend_Category_Reference",
+                category.name,
+                (("WID", category.wid), ("Spend_Category_ID", key)),
+            )
+        if kind == "cost_center":
+            cost_center = s.cost_centers[key]
+            return _reference(
+                "Worktags_Reference",
+                cost_center.descriptor,
+                (("WID", cost_center.wid), ("Cost_Center_Reference_ID", key)),
+            )
+        raise KeyError(kind)
+
+
+def _render_supplier_invoice(
+    refs: _ReferenceCache, v: SupplierInvoiceVersion, include_reference: bool
+) -> str:
+    parts: list[str] = ["<wd:Supplier_Invoice>"]
+    if include_reference:
+        parts.append(
+            _reference(
+                "Supplier_Invoice_Reference",
+                f"Supplier Invoice: {v.supplier_invoice_id}",
+                (("WID", v.wid), ("Supplier_Invoice_Reference_ID", v.supplier_invoice_id)),
+            )
+        )
+    amount = _money(v.control_amount_total)
+    parts.append(
+        "<wd:Supplier_Invoice_Data>"
+        f"<wd:Supplier_Invoice_ID>{v.supplier_invoice_id}</wd:Supplier_Invoice_ID>"
+        f"<wd:Invoice_Number>{escape(v.invoice_number)}</wd:Invoice_Number>"
+        f"{refs.get('document_status', v.document_status_id)}"
+        f"{refs.get('company', v.company_id)}"
+        f"{refs.get('currency', v.currency_id)}"
+        f"{refs.get('supplier', v.supplier_id)}"
+        f"<wd:Invoice_Date>{v.invoice_date.isoformat()}</wd:Invoice_Date>"
+        f"<wd:Due_Date>{v.due_date.isoformat()}</wd:Due_Date>"
+        f"<wd:On_Hold>{1 if v.on_hold else 0}</wd:On_Hold>"
+        f"<wd:Control_Amount_Total>{amount}</wd:Control_Amount_Total>"
+        f"<wd:Gross_Invoice_Amount>{_money(v.gross_invoice_amount)}</wd:Gross_Invoice_Amount>"
+        f"{refs.get('payment_status', v.payment_status_id)}"
+        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
+        f"<wd:Last_Updated_DateTime>{format_datetime(v.entered_at)}</wd:Last_Updated_DateTime>"
+    )
+    for line in v.lines:
+        parts.append(
+            "<wd:Invoice_Line_Replacement_Data>"
+            f"<wd:Supplier_Invoice_Line_ID>{line.line_id}</wd:Supplier_Invoice_Line_ID>"
+            f"<wd:Line_Order>{line.line_order}</wd:Line_Order>"
+            f"<wd:Item_Description>{escape(line.item_description)}</wd:Item_Description>"
+            f"{refs.get('spend_category', line.spend_category_id)}"
+            f"<wd:Quantity>{_money(line.quantity)}</wd:Quantity>"
+            f"<wd:Unit_Cost>{_money(line.unit_cost)}</wd:Unit_Cost>"
+            f"<wd:Extended_Amount>{_money(line.extended_amount)}</wd:Extended_Amount>"
+            f"{refs.get('cost_center', line.cost_center_id)}"
+            "</wd:Invoice_Line_Replacement_Data>"
+        )
+    parts.append("</wd:Supplier_Invoice_Data></wd:Supplier_Invoice>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One ``Get_`` operation: where it lives, what it serves and how one record is rendered.
+
+    ``records`` yields the scenario collection in response order (by business ID).
+    ``reference_ids`` lists the (ID type, value) pairs a Request_References entry can match.
+    ``document_date`` plus ``document_date_criteria`` (on-or-after, on-or-before element names)
+    give the operation's document-date window, if it has one.
+    """
+
+    name: str  # e.g. Get_Supplier_Invoices
+    service: str  # e.g. Resource_Management
+    reference_element: str  # e.g. Supplier_Invoice_Reference (in Request_References)
+    records: Callable[[Scenario], Iterable[VersionedRecord[Any]]]
+    render: Callable[[_ReferenceCache, Any, bool], str]
+    reference_ids: Callable[[Any], Iterable[tuple[str, str]]]
+    document_date: Callable[[Any], date] | None = None
+    document_date_criteria: tuple[str, str] | None = None
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        name="Get_Supplier_Invoices",
+        service="Resource_Management",
+        reference_element="Supplier_Invoice_Reference",
+        records=lambda scenario: scenario.supplier_invoices.values(),
+        render=_render_supplier_invoice,
+        reference_ids=lambda v: (("WID", v.wid), ("Supplier_Invoice_Reference_ID", v.supplier_invoice_id)),
+        document_date=lambda v: v.invoice_date,
+        document_date_criteria=("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before"),
+    ),
+)
+
+
+# --------------------------------------------------------------------------- request parsing
+
+
+class _Fault(Exception):
+    """A SOAP fault to send instead of the response."""
+
+    def __init__(self, kind: str, body: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.body = body
+
+
+def _fault_envelope(inner: str) -> str:
+    # Shape of Workday's own faults (tonybaloney/workday fixtures), redundant xmlns included.
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV_NS}"><SOAP-ENV:Body>'
+        f'<SOAP-ENV:Fault xmlns:SOAP-ENV="{SOAP_ENV_NS}" xmlns:wd="{WD_NS}">{inner}</SOAP-ENV:Fault>'
+        "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    )
+
+
+def authentication_fault() -> _Fault:
+    return _Fault(
+        "authentication",
+        _fault_envelope(
+            "<faultcode>SOAP-ENV:Client.authenticationError</faultcode>"
+            "<faultstring>invalid username or password</faultstring>"
+        ),
+    )
+
+
+def processing_fault(detail: str = "The task submitted is not authorized.") -> _Fault:
+    return _Fault(
+        "processing",
+        _fault_envelope(
+            "<faultcode>SOAP-ENV:Server.processingError</faultcode>"
+            f"<faultstring>Processing error occurred. {escape(detail)}</faultstring>"
+            f"<detail><wd:Processing_Fault><wd:Detail_Message>{escape(detail)}</wd:Detail_Message>"
+            "</wd:Processing_Fault></detail>"
+        ),
+    )
+
+
+def validation_fault(message: str, detail: str | None = None, xpath: str = "") -> _Fault:
+    return _Fault(
+        "validation",
+        _fault_envelope(
+            "<faultcode>SOAP-ENV:Client.validationError</faultcode>"
+            f"<faultstring>Validation error occurred. {escape(message)}</faultstring>"
+            "<detail><wd:Validation_Fault><wd:Validation_Error>"
+            f"<wd:Message>{escape(message)}</wd:Message>"
+            f"<wd:Detail_Message>{escape(detail or message)}</wd:Detail_Message>"
+            f"<wd:Xpath>{escape(xpath)}</wd:Xpath>"
+            "</wd:Validation_Error></wd:Validation_Fault></detail>"
+        ),
+    )
+
+
+def _parse_datetime(text: str, xpath: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise validation_fault(f"Invalid dateTime value: '{text}'", xpath=xpath) from None
+    # A dateTime without offset is read as UTC: the project only ever sends UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parse_date(text: str, xpath: str) -> date:
+    text = text.strip()
+    try:
+        # xsd:date may carry an offset ("2026-11-29Z", "2026-11-29-08:00"); the day is what counts.
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise validation_fault(f"Invalid date value: '{text}'", xpath=xpath) from None
+
+
+def _parse_bool(text: str, xpath: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise validation_fault(f"Invalid boolean value: '{text}'", xpath=xpath)
+
+
+def _parse_whole_number(text: str, xpath: str, name: str) -> int:
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        raise validation_fault(f"Invalid value for {name}: '{text}'", xpath=xpath) from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise validation_fault(f"Invalid value for {name}: '{text}'", xpath=xpath)
+    return int(number)
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What a Get_ request asked for, parsed and validated."""
+
+    updated_from: datetime | None = None
+    updated_through: datetime | None = None
+    window_style: Literal["transaction_log", "flat"] | None = None
+    document_date_from: date | None = None
+    document_date_to: date | None = None
+    references: tuple[tuple[str, str], ...] | None = None
+    skip_non_existing: bool = False
+    as_of: datetime = datetime.min.replace(tzinfo=UTC)  # always set by _parse_query
+    as_of_effective_date: date | None = None
+    page: int = 1
+    count: int = DEFAULT_COUNT
+    include_reference: bool = True
+
+
+def _text(element: Any, name: str) -> str | None:
+    child = element.find(_wd(name))
+    if child is None or child.text is None or not child.text.strip():
+        return None
+    return str(child.text)
+
+
+def _lenient_page(request: Any) -> int | None:
+    """The requested page for fault matching, before (and regardless of) validation."""
+    response_filter = request.find(_wd("Response_Filter"))
+    text = None if response_filter is None else _text(response_filter, "Page")
+    if text is None:
+        return 1
+    try:
+        return int(Decimal(text.strip()))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _parse_query(operation: Operation, request: Any) -> _Query:
+    root_xpath = f"/wd:{operation.name}_Request[1]"
+    values: dict[str, Any] = {}
+
+    criteria = request.find(_wd("Request_Criteria"))
+    if criteria is not None:
+        xpath = f"{root_xpath}/wd:Request_Criteria[1]"
+        log = criteria.find(_wd("Transaction_Log_Criteria_Data"))
+        if log is None:  # some WSDL versions name it without the _Data suffix
+            log = criteria.find(_wd("Transaction_Log_Criteria"))
+        date_range = None if log is None else log.find(_wd("Transaction_Date_Range_Data"))
+        if date_range is not None:
+            range_xpath = f"{xpath}/wd:Transaction_Log_Criteria_Data[1]/wd:Transaction_Date_Range_Data[1]"
+            values["window_style"] = "transaction_log"
+            for name, key in (("Updated_From", "updated_from"), ("Updated_Through", "updated_through")):
+                text = _text(date_range, name)
+                if text is not None:
+                    values[key] = _parse_datetime(text, f"{range_xpath}/wd:{name}[1]")
+            # Effective_From/Effective_Through are accepted and ignored: nothing in the scenario
+            # is effective-dated differently from when it was entered.
+        for name, key in (("Updated_From_Date", "updated_from"), ("Updated_To_Date", "updated_through")):
+            text = _text(criteria, name)
+            if text is not None:
+                values["window_style"] = values.get("window_style", "flat")
+                values[key] = _parse_datetime(text, f"{xpath}/wd:{name}[1]")
+        if operation.document_date_criteria is not None:
+            for name, key in zip(
+                operation.document_date_criteria, ("document_date_from", "document_date_to"), strict=True
+            ):
+                text = _text(criteria, name)
+                if text is not None:
+                    values[key] = _parse_date(text, f"{xpath}/wd:{name}[1]")
+        start, end = values.get("updated_from"), values.get("updated_through")
+        if start is not None and end is not None and start > end:
+            raise validation_fault("Updated From must be on or before Updated Through", xpath=f"{xpath}")
+
+    references = request.find(_wd("Request_References"))
+    if references is not None:
+        skip = references.get(_wd("Skip_Non_Existing_Instances"))
+        values["skip_non_existing"] = skip is not None and _parse_bool(skip, root_xpath)
+        ids: list[tuple[str, str]] = []
+        for reference in references.iterfind(_wd(operation.reference_element)):
+            for id_element in reference.iterfind(_wd("ID")):
+                id_type = id_element.get(_wd("type"))
+                if id_type is None or id_element.text is None:
+                    continue
+                ids.append((id_type, id_element.text.strip()))
+        values["references"] = tuple(ids)
+
+    response_filter = request.find(_wd("Response_Filter"))
+    if response_filter is not None:
+        xpath = f"{root_xpath}/wd:Response_Filter[1]"
+        text = _text(response_filter, "As_Of_Entry_DateTime")
+        if text is not None:
+            values["as_of"] = _parse_datetime(text, f"{xpath}/wd:As_Of_Entry_DateTime[1]")
+        text = _text(response_filter, "As_Of_Effective_Date")
+        if text is not None:
+            values["as_of_effective_date"] = _parse_date(text, f"{xpath}/wd:As_Of_Effective_Date[1]")
+        text = _text(response_filter, "Page")
+        if text is not None:
+            page = _parse_whole_number(text, f"{xpath}/wd:Page[1]", "Page")
+            if page == 0:
+                raise validation_fault("Page number cannot be zero", xpath=f"{xpath}/wd:Page[1]")
+            if page < 0:
+                raise validation_fault("Page number cannot be negative", xpath=f"{xpath}/wd:Page[1]")
+            values["page"] = page
+        text = _text(response_filter, "Count")
+        if text is not None:
+            count = _parse_whole_number(text, f"{xpath}/wd:Count[1]", "Count")
+            if count > MAX_COUNT:
+                raise validation_fault(
+                    f"Count cannot be greater than {MAX_COUNT}", xpath=f"{xpath}/wd:Count[1]"
+                )
+            if count < 1:
+                raise validation_fault("Count must be at least 1", xpath=f"{xpath}/wd:Count[1]")
+            values["count"] = count
+
+    response_group = request.find(_wd("Response_Group"))
+    if response_group is not None:
+        text = _text(response_group, "Include_Reference")
+        if text is not None:
+            values["include_reference"] = _parse_bool(
+                text, f"{root_xpath}/wd:Response_Group[1]/wd:Include_Reference[1]"
+            )
+
+    if "as_of" not in values:
+        # "now", truncated to what the echo shows, so a client re-sending the echoed as-of on
+        # the next page pins exactly the same snapshot.
+        now = datetime.now(UTC)
+        values["as_of"] = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return _Query(**values)
+
+
+def _echo_criteria(operation: Operation, query: _Query) -> str:
+    if query.references is not None:
+        skip = ' wd:Skip_Non_Existing_Instances="1"' if query.skip_non_existing else ""
+        refs = "".join(
+            _reference(operation.reference_element, None, ((id_type, value),))
+            for id_type, value in query.references
+        )
+        return f"<wd:Request_References{skip}>{refs}</wd:Request_References>"
+    parts: list[str] = []
+    if query.window_style == "transaction_log":
+        window = ""
+        if query.updated_from is not None:
+            window += f"<wd:Updated_From>{format_datetime(query.updated_from)}</wd:Updated_From>"
+        if query.updated_through is not None:
+            window += f"<wd:Updated_Through>{format_datetime(query.updated_through)}</wd:Updated_Through>"
+        parts.append(
+            "<wd:Transaction_Log_Criteria_Data><wd:Transaction_Date_Range_Data>"
+            f"{window}</wd:Transaction_Date_Range_Data></wd:Transaction_Log_Criteria_Data>"
+        )
+    elif query.window_style == "flat":
+        if query.updated_from is not None:
+            parts.append(
+                f"<wd:Updated_From_Date>{format_datetime(query.updated_from)}</wd:Updated_From_Date>"
+            )
+        if query.updated_through is not None:
+            parts.append(f"<wd:Updated_To_Date>{format_datetime(query.updated_through)}</wd:Updated_To_Date>")
+    if operation.document_date_criteria is not None:
+        after, before = operation.document_date_criteria
+        if query.document_date_from is not None:
+            parts.append(f"<wd:{after}>{query.document_date_from.isoformat()}</wd:{after}>")
+        if query.document_date_to is not None:
+            parts.append(f"<wd:{before}>{query.document_date_to.isoformat()}</wd:{before}>")
+    return f"<wd:Request_Criteria>{''.join(parts)}</wd:Request_Criteria>"
+
+
+def _select(operation: Operation, scenario: Scenario, query: _Query) -> list[Any]:
+    records = operation.records(scenario)
+    if query.references is not None:
+        wanted = set(query.references)
+        found = [
+            v
+            for v in select_versions(records, query.as_of)
+            if any(pair in wanted for pair in operation.reference_ids(v))
+        ]
+        if not query.skip_non_existing:
+            known = {pair for v in found for pair in operation.reference_ids(v)}
+            for id_type, value in query.references:
+                if (id_type, value) not in known:
+                    raise validation_fault(
+                        f"Invalid ID value. '{value}' is not a valid ID value for type = '{id_type}'",
+                        xpath=f"/wd:{operation.name}_Request[1]/wd:Request_References[1]",
+                    )
+        return found
+
+    predicate: Callable[[Any], bool] | None = None
+    document_date = operation.document_date
+    low, high = query.document_date_from, query.document_date_to
+    if document_date is not None and (low is not None or high is not None):
+
+        def predicate(v: Any) -> bool:
+            d = document_date(v)
+            return (low is None or d >= low) and (high is None or d <= high)
+
+    return select_versions(
+        records,
+        query.as_of,
+        updated_from=query.updated_from,
+        updated_through=query.updated_through,
+        predicate=predicate,
+    )
+
+
+# --------------------------------------------------------------------------- fault injection
+
+
+@dataclass
+class InjectedFault:
+    operation: str  # operation name, or "*" for any
+    kind: str
+    page: int | None  # None: any page
+    remaining: int
+    retry_after: int
+    delay: float
+
+    def matches(self, operation: str, page: int | None) -> bool:
+        return (
+            self.remaining > 0
+            and self.operation in ("*", operation)
+            and (self.page is None or self.page == page)
+        )
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One SOAP request as the sandbox saw it; tests use these to check client behaviour."""
+
+    operation: str | None
+    service: str | None
+    page: int | None
+    count: int | None
+    as_of: datetime | None
+    status: int
+    outcome: str  # "ok", or the fault kind served ("authentication", "http_503", "slow", ...)
+    authenticated_with: str | None  # "password", "bearer" or None
+
+
+_HTML_STATUS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    429: "Too Many Requests",
+}
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class WorkdaySandbox:
+    """A Workday SOAP endpoint on a real socket, serving one ``Scenario``.
+
+    Usage::
+
+        with WorkdaySandbox(Scenario.generate(scale=0.1)) as wd:
+            client = SomeClient(wd.soap_url, wd.username, wd.tenant, wd.password)
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        tenant: str = "acme_fin",
+        username: str = "isu_mlc",
+        password: str = "sandbox-Passw0rd!",  # noqa: S107 - the sandbox's documented test credential
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_version: str = "v46.1",
+        operations: Sequence[Operation] = OPERATIONS,
+    ) -> None:
+        self.scenario = scenario
+        self.tenant = tenant
+        self.username = username
+        self.api_version = api_version
+        self._password = password
+        self._host = host
+        self._requested_port = port
+        self._operations = {(op.service, op.name): op for op in operations}
+        self._services = {op.service for op in operations}
+        self._references = _ReferenceCache(scenario)
+        self._lock = threading.Lock()
+        self._faults: list[InjectedFault] = []
+        self._bearer_tokens: set[str] = set()
+        self._requests_by_operation: Counter[str] = Counter()
+        self._faults_served: Counter[str] = Counter()
+        self._log: deque[RequestRecord] = deque(maxlen=10_000)
+        self._server: _SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> WorkdaySandbox:
+        if self._server is not None:
+            return self
+        server = _SandboxHTTPServer((self._host, self._requested_port), _Handler)
+        server.sandbox = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="workday-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.close_open_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> WorkdaySandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses and credentials
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def soap_url(self) -> str:
+        """Service root; the client appends ``/{Service}/{version}``."""
+        return f"{self.base_url}/ccx/service/{self.tenant}"
+
+    def service_url(self, service: str) -> str:
+        return f"{self.soap_url}/{service}/{self.api_version}"
+
+    @property
+    def password(self) -> str:
+        with self._lock:
+            return self._password
+
+    def set_password(self, new_password: str) -> None:
+        """Simulate the ISU's password being changed: the old one stops working at once."""
+        with self._lock:
+            self._password = new_password
+
+    def add_bearer_token(self, token: str) -> None:
+        with self._lock:
+            self._bearer_tokens.add(token)
+
+    def revoke_bearer_token(self, token: str) -> None:
+        with self._lock:
+            self._bearer_tokens.discard(token)
+
+    # -- fault injection
+
+    def inject(
+        self,
+        operation: str,
+        kind: str,
+        *,
+        page: int | None = None,
+        times: int = 1,
+        retry_after: int = 1,
+        delay: float = 0.0,
+    ) -> InjectedFault:
+        """Serve ``kind`` instead of (or, for "slow", before) the next ``times`` matching answers.
+
+        ``operation`` is an operation name such as ``Get_Supplier_Invoices`` or ``"*"``; ``page``
+        None matches any page. Injected faults are consumed in the order they were added.
+        Credentials are still checked first: a wrong password gets the real authentication fault.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        fault = InjectedFault(operation, kind, page, times, retry_after, delay)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def pending_faults(self) -> list[InjectedFault]:
+        with self._lock:
+            return [f for f in self._faults if f.remaining > 0]
+
+    def _take_fault(self, operation: str, page: int | None) -> InjectedFault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(operation, page):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- counters
+
+    @property
+    def requests_by_operation(self) -> Counter[str]:
+        """SOAP requests received per operation name (faulted ones included); a copy."""
+        with self._lock:
+            return Counter(self._requests_by_operation)
+
+    @property
+    def faults_served(self) -> Counter[str]:
+        """Non-normal answers per kind, injected or real (e.g. a wrong password); a copy."""
+        with self._lock:
+            return Counter(self._faults_served)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._log)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._requests_by_operation.clear()
+            self._faults_served.clear()
+            self._log.clear()
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            if record.operation is not None:
+                self._requests_by_operation[record.operation] += 1
+            if record.outcome != "ok":
+                self._faults_served[record.outcome] += 1
+            self._log.append(record)
+
+    # -- request handling (called from handler threads)
+
+    def _authenticate(self, envelope: Any, authorization: str | None) -> str:
+        with self._lock:
+            password, tokens = self._password, set(self._bearer_tokens)
+        if authorization is not None and authorization.lower().startswith("bearer "):
+            if authorization[7:].strip() in tokens:
+                return "bearer"
+            raise authentication_fault()
+        token = envelope.find(f"{{{SOAP_ENV_NS}}}Header/{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken")
+        if token is None:
+            raise authentication_fault()
+        username = token.findtext(f"{{{WSSE_NS}}}Username")
+        password_element = token.find(f"{{{WSSE_NS}}}Password")
+        if username is None or password_element is None:
+            raise authentication_fault()
+        password_type = password_element.get("Type", PASSWORD_TEXT_TYPE)
+        if (
+            username.strip() != f"{self.username}@{self.tenant}"
+            or password_type != PASSWORD_TEXT_TYPE  # digests are not supported by Workday either
+            or (password_element.text or "") != password
+        ):
+            raise authentication_fault()
+        return "password"
+
+    def handle_soap(
+        self, tenant: str, service: str, version: str, body: bytes, authorization: str | None
+    ) -> _Answer:
+        """Turn one SOAP POST into an answer (status, body, headers, delivery style)."""
+        if tenant != self.tenant or service not in self._services or version != self.api_version:
+            return _Answer.plain(404, f"No such service: {tenant}/{service}/{version}", outcome="not_found")
+
+        operation_name: str | None = None
+        page: int | None = None
+        query: _Query | None = None
+        auth: str | None = None
+        try:
+            envelope = _parse_envelope(body)
+            request = _request_element(envelope)
+            local = etree.QName(request).localname
+            operation_name = local[: -len("_Request")]
+            page = _lenient_page(request)
+            auth = self._authenticate(envelope, authorization)
+            operation = self._operations.get((service, operation_name))
+            if operation is None:
+                raise validation_fault(
+                    f"Operation {operation_name} is not available in {service} {version}",
+                    xpath=f"/wd:{local}[1]",
+                )
+            injected = self._take_fault(operation_name, page)
+            if injected is not None and injected.kind == "slow":
+                time.sleep(injected.delay)
+            elif injected is not None:
+                answer = self._injected_answer(injected, operation, request)
+                return answer.logged(operation_name, service, page, None, None, auth)
+            query = _parse_query(operation, request)
+            answer = _Answer.xml(200, self._respond(operation, query), outcome="ok")
+            if injected is not None:
+                answer = answer.with_outcome("slow")
+        except _Fault as fault:
+            answer = _Answer.xml(500, fault.body, outcome=fault.kind)
+        return answer.logged(
+            operation_name,
+            service,
+            page if query is None else query.page,
+            None if query is None else query.count,
+            None if query is None else query.as_of,
+            auth,
+        )
+
+    def _injected_answer(self, injected: InjectedFault, operation: Operation, request: Any) -> _Answer:
+        kind = injected.kind
+        if kind == "authentication":
+            return _Answer.xml(500, authentication_fault().body, outcome=kind)
+        if kind == "processing":
+            return _Answer.xml(500, processing_fault().body, outcome=kind)
+        if kind == "validation":
+            return _Answer.xml(
+                500,
+                validation_fault(
+                    "Injected validation error",
+                    "The sandbox was told to reject this request.",
+                    f"/wd:{operation.name}_Request[1]",
+                ).body,
+                outcome=kind,
+            )
+        if kind.startswith("http_"):
+            status = int(kind[5:])
+            headers = {"Retry-After": str(injected.retry_after)} if status == 429 else {}
+            return _Answer.html(status, headers, outcome=kind)
+        # "drop" and "malformed" need a real response to break.
+        try:
+            body = self._respond(operation, _parse_query(operation, request))
+        except _Fault as fault:
+            body = fault.body
+        encoded = body.encode("utf-8")
+        if kind == "drop":
+            return _Answer(200, "text/xml; charset=utf-8", encoded, outcome=kind, drop=True)
+        # "malformed": a well-announced 200 whose XML stops in the middle of an element.
+        return _Answer(200, "text/xml; charset=utf-8", encoded[: max(1, len(encoded) // 2)], outcome=kind)
+
+    def _respond(self, operation: Operation, query: _Query) -> str:
+        selected = _select(operation, self.scenario, query)
+        total = len(selected)
+        total_pages = math.ceil(total / query.count)
+        page_rows = selected[(query.page - 1) * query.count : query.page * query.count]
+        effective_date = query.as_of_effective_date or query.as_of.date()
+        parts = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            f'<env:Envelope xmlns:env="{SOAP_ENV_NS}"><env:Body>',
+            f'<wd:{operation.name}_Response xmlns:wd="{WD_NS}" wd:version={quoteattr(self.api_version)}>',
+            _echo_criteria(operation, query),
+            "<wd:Response_Filter>"
+            f"<wd:As_Of_Effective_Date>{effective_date.isoformat()}</wd:As_Of_Effective_Date>"
+            f"<wd:As_Of_Entry_DateTime>{format_datetime(query.as_of)}</wd:As_Of_Entry_DateTime>"
+            f"<wd:Page>{query.page}</wd:Page><wd:Count>{query.count}</wd:Count>"
+            "</wd:Response_Filter>",
+            "<wd:Response_Group>"
+            f"<wd:Include_Reference>{1 if query.include_reference else 0}</wd:Include_Reference>"
+            "</wd:Response_Group>",
+            "<wd:Response_Results>"
+            f"<wd:Total_Results>{total}</wd:Total_Results><wd:Total_Pages>{total_pages}</wd:Total_Pages>"
+            f"<wd:Page_Results>{len(page_rows)}</wd:Page_Results><wd:Page>{query.page}</wd:Page>"
+            "</wd:Response_Results>",
+        ]
+        # Workday omits Response_Data entirely when there is nothing on the page.
+        if page_rows:
+            parts.append("<wd:Response_Data>")
+            render, refs, include = operation.render, self._references, query.include_reference
+            parts.extend(render(refs, row, include) for row in page_rows)
+            parts.append("</wd:Response_Data>")
+        parts.append(f"</wd:{operation.name}_Response></env:Body></env:Envelope>")
+        return "".join(parts)
+
+
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+
+
+def _parse_envelope(body: bytes) -> Any:
+    try:
+        envelope = etree.fromstring(body, parser=_XML_PARSER)
+    except etree.XMLSyntaxError as error:
+        raise validation_fault(
+            "The request is not well-formed XML", f"The request is not well-formed XML: {error}", "/"
+        ) from None
+    if envelope.tag != f"{{{SOAP_ENV_NS}}}Envelope":
+        raise validation_fault("The request is not a SOAP 1.1 envelope", xpath="/")
+    return envelope
+
+
+def _request_element(envelope: Any) -> Any:
+    soap_body = envelope.find(f"{{{SOAP_ENV_NS}}}Body")
+    request = None
+    if soap_body is not None:
+        request = next((child for child in soap_body if isinstance(child.tag, str)), None)
+    if request is None:
+        raise validation_fault("The SOAP body contains no request", xpath="/env:Envelope[1]/env:Body[1]")
+    qname = etree.QName(request)
+    if qname.namespace != WD_NS or not qname.localname.endswith("_Request"):
+        raise validation_fault(f"Unknown request element {qname.text}", xpath="/env:Envelope[1]/env:Body[1]")
+    return request
+
+
+@dataclass
+class _Answer:
+    status: int
+    content_type: str
+    body: bytes
+    outcome: str
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # send the headers and half the body, then close the socket
+    record: RequestRecord | None = None
+
+    @classmethod
+    def xml(cls, status: int, body: str, *, outcome: str) -> _Answer:
+        return cls(status, "text/xml; charset=utf-8", body.encode("utf-8"), outcome)
+
+    @classmethod
+    def plain(cls, status: int, text: str, *, outcome: str) -> _Answer:
+        return cls(status, "text/plain; charset=utf-8", text.encode("utf-8"), outcome)
+
+    @classmethod
+    def html(cls, status: int, headers: dict[str, str], *, outcome: str) -> _Answer:
+        # What a load balancer or gateway in front of Workday sends: HTML, not SOAP.
+        reason = _HTML_STATUS.get(status, "Error")
+        title = f"{status} {reason}"
+        body = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+        return cls(status, "text/html; charset=utf-8", body.encode("utf-8"), outcome, headers)
+
+    def with_outcome(self, outcome: str) -> _Answer:
+        self.outcome = outcome
+        return self
+
+    def logged(
+        self,
+        operation: str | None,
+        service: str | None,
+        page: int | None,
+        count: int | None,
+        as_of: datetime | None,
+        auth: str | None,
+    ) -> _Answer:
+        self.record = RequestRecord(operation, service, page, count, as_of, self.status, self.outcome, auth)
+        return self
+
+
+class _SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: WorkdaySandbox
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        # Keep-alive connections would otherwise still be served by their handler threads after
+        # stop(), which would make a stopped sandbox look alive to a pooled HTTP client.
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real clients use pooled sessions
+    server_version = "WorkdaySandbox/1.0"
+    timeout = 60  # idle keep-alive connections are closed after this
+    server: _SandboxHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Silent: tests read counters and request_log instead of stderr noise.
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/_sandbox/health":
+            sandbox = self.server.sandbox
+            payload = {"ok": True, "tenant": sandbox.tenant, "api_version": sandbox.api_version}
+            self._send(_Answer(200, "application/json", json.dumps(payload).encode(), outcome="ok"))
+        else:
+            self._send(_Answer.plain(404, "Not found (the sandbox serves no WSDL)", outcome="not_found"))
+
+    def do_POST(self) -> None:
+        sandbox = self.server.sandbox
+        try:
+            body = self._read_body()
+        except ValueError as error:
+            self.close_connection = True
+            self._send(_Answer.plain(400, str(error), outcome="bad_request"))
+            return
+        match = _PATH_RE.match(self.path.split("?", 1)[0])
+        try:
+            if match is None:
+                answer = _Answer.plain(404, f"Not found: {self.path}", outcome="not_found")
+            else:
+                answer = sandbox.handle_soap(
+                    match["tenant"],
+                    match["service"],
+                    match["version"],
+                    body,
+                    self.headers.get("Authorization"),
+                )
+        except Exception as error:  # a sandbox bug must show up as an answer, not a hung client
+            answer = _Answer.plain(500, f"sandbox internal error: {error!r}", outcome="internal_error")
+        if answer.record is not None:
+            sandbox._record(answer.record)
+        elif answer.outcome != "ok":
+            sandbox._record(RequestRecord(None, None, None, None, None, answer.status, answer.outcome, None))
+        self._send(answer)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(65_537)
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ValueError("bad chunked encoding") from None
+                if size == 0:
+                    while self.rfile.readline(65_537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65_537)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise ValueError("Content-Length required")
+        try:
+            n = int(length)
+        except ValueError:
+            raise ValueError("bad Content-Length") from None
+        return self.rfile.read(n)
+
+    def _send(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        if answer.drop:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not answer.drop:
+            self.wfile.write(answer.body)
+            return
+        # Half the announced body, then a hard close: the client sees a truncated read.
+        self.wfile.write(answer.body[: len(answer.body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may have gone already
+            self.connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,97 @@
+"""The Workday SOAP client against the Workday sandbox, over a real socket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from mlc_dagster.sandbox.scenario import Scenario
+from mlc_dagster.sandbox.workday import WorkdaySandbox
+from mlc_dagster.workday.entities import SUPPLIER_INVOICES
+from mlc_dagster.workday.errors import (
+    WorkdayAuthenticationError,
+    WorkdayPermissionError,
+    WorkdayTransientError,
+)
+from mlc_dagster.workday.soap import RetryPolicy, WorkdaySoapClient
+
+START = datetime(2026, 11, 29, 9, tzinfo=UTC)
+END = START + timedelta(hours=1)
+
+
+def client_for(sandbox: WorkdaySandbox, password: str | None = None, page_size: int = 999,
+               sleeps: list[float] | None = None) -> WorkdaySoapClient:
+    recorded = sleeps if sleeps is not None else []
+    return WorkdaySoapClient(
+        sandbox.soap_url, sandbox.username, password or sandbox.password, page_size=page_size,
+        retry=RetryPolicy(attempts=4, initial_seconds=0.01, max_seconds=0.05), sleep=recorded.append,
+        timeout=(2.0, 2.0),
+    )
+
+
+def rows_of(result) -> list[dict]:
+    columns = result.rows.columns
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def test_window_matches_the_scenario_field_by_field(workday: WorkdaySandbox, scenario: Scenario) -> None:
+    result = client_for(workday, page_size=7).fetch_window(SUPPLIER_INVOICES, START, END)
+    expected = scenario.invoices_changed_between(START, END)
+    assert expected, "the scenario should have changes in a business-hours window"
+    got = {row["invoice_id"]: row for row in rows_of(result)}
+    assert sorted(got) == sorted(v.supplier_invoice_id for v in expected)
+    assert result.stats.pages == -(-len(expected) // 7)
+    for version in expected:
+        row = got[version.supplier_invoice_id]
+        assert row["amount"] == version.control_amount_total
+        assert isinstance(row["amount"], Decimal)
+        assert row["currency"] == version.currency_id
+        assert row["supplier_id"] == version.supplier_id
+        assert row["approval_status"] == version.document_status_id
+        assert row["invoice_date"] == version.invoice_date
+        assert row["due_date"] == version.due_date
+    assert len(result.lines.columns["line_id"]) == sum(len(v.lines) for v in expected)
+
+
+def test_wrong_password_names_the_integration_system_user(workday: WorkdaySandbox) -> None:
+    with pytest.raises(WorkdayAuthenticationError) as failure:
+        client_for(workday, password="not-the-password").fetch_window(SUPPLIER_INVOICES, START, END)
+    message = str(failure.value)
+    assert "Integration System User" in message
+    assert f"{workday.username}@{workday.tenant}" in message
+    assert "not-the-password" not in message and workday.password not in message
+
+
+@pytest.mark.parametrize("kind", ["http_503", "http_502", "http_504", "http_429", "drop", "malformed"])
+def test_transient_faults_are_retried_and_the_window_completes(workday: WorkdaySandbox, kind: str) -> None:
+    clean = client_for(workday, page_size=5).fetch_window(SUPPLIER_INVOICES, START, END)
+    workday.inject("Get_Supplier_Invoices", kind, page=2, times=2, retry_after=1)
+    sleeps: list[float] = []
+    result = client_for(workday, page_size=5, sleeps=sleeps).fetch_window(SUPPLIER_INVOICES, START, END)
+    assert result.stats.retries == 2
+    assert rows_of(result) == rows_of(clean), "a retried page must not duplicate or lose rows"
+    if kind == "http_429":
+        assert min(sleeps) >= 1, "Retry-After must be honoured"
+
+
+def test_persistent_outage_ends_as_a_clear_failure(workday: WorkdaySandbox) -> None:
+    workday.inject("Get_Supplier_Invoices", "http_503", times=10)
+    with pytest.raises(WorkdayTransientError, match="after 4 attempts"):
+        client_for(workday).fetch_window(SUPPLIER_INVOICES, START, END)
+
+
+def test_missing_permission_names_the_operation(workday: WorkdaySandbox) -> None:
+    workday.inject("Get_Supplier_Invoices", "processing")
+    with pytest.raises(WorkdayPermissionError) as failure:
+        client_for(workday).fetch_window(SUPPLIER_INVOICES, START, END)
+    assert "Resource_Management/Get_Supplier_Invoices" in str(failure.value)
+    assert "domain permission" in str(failure.value)
+
+
+def test_empty_window_gives_no_rows(workday: WorkdaySandbox) -> None:
+    night = datetime(2026, 11, 29, 2, tzinfo=UTC)
+    result = client_for(workday).fetch_window(SUPPLIER_INVOICES, night, night + timedelta(hours=1))
+    assert len(result.rows) == 0
+    assert result.stats.pages == 1
