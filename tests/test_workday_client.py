@@ -52,6 +52,7 @@ def test_window_matches_the_scenario_field_by_field(workday: WorkdaySandbox, sce
         assert row["approval_status"] == version.document_status_id
         assert row["invoice_date"] == version.invoice_date
         assert row["due_date"] == version.due_date
+    assert result.lines is not None
     assert len(result.lines.columns["line_id"]) == sum(len(v.lines) for v in expected)
 
 

@@ -26,6 +26,7 @@ RULE_OPTIONS: dict[str, set[str]] = {
     "duplicate_invoice": set(),
 }
 COMMON_KEYS = {"name", "rule", "channel", "companies", "suppliers", "mention"}
+MENTION_PATTERN = re.compile(r"<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>")
 CHANNEL_PATTERN = re.compile(r"^(#?[a-z0-9][a-z0-9._\-]{0,79}|[CGD][A-Z0-9]{6,})$")
 
 
@@ -179,8 +180,7 @@ def parse_subscriptions(text: str, source: str = "subscriptions.yaml") -> Subscr
         mention = None
         if "mention" in fields:
             mention = _scalar(fields["mention"][1])
-            if not isinstance(mention, str) or not re.fullmatch(r"<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>",
-                                                               mention):
+            if not isinstance(mention, str) or not MENTION_PATTERN.fullmatch(mention):
                 raise fail(fields["mention"][1], "mention",
                            "a Slack mention such as <@U0123ABCD>, <!subteam^S0123ABCD> or <!here>")
         items.append(Subscription(

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from ..alerts.subscriptions import Subscriptions, load_subscriptions
 from ..slack.sender import make_client
 from ..warehouse import Warehouse
-from ..workday.soap import WorkdaySoapClient
+from ..workday.soap import RetryPolicy, WorkdaySoapClient
 
 
 class WorkdayResource(dg.ConfigurableResource):
@@ -26,10 +26,15 @@ class WorkdayResource(dg.ConfigurableResource):
     tenant: str = ""
     api_version: str = "v46.1"
     page_size: int = 999
+    retry_attempts: int = 5
+    retry_initial_seconds: float = 0.5
+    retry_total_seconds: float = 300.0
 
     def client(self) -> WorkdaySoapClient:
+        retry = RetryPolicy(attempts=self.retry_attempts, initial_seconds=self.retry_initial_seconds,
+                            total_seconds=self.retry_total_seconds)
         return WorkdaySoapClient(self.soap_url, self.username, self.password, tenant=self.tenant or None,
-                                 api_version=self.api_version, page_size=self.page_size)
+                                 api_version=self.api_version, page_size=self.page_size, retry=retry)
 
 
 class WarehouseResource(dg.ConfigurableResource):

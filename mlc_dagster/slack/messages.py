@@ -87,8 +87,9 @@ def alert_message(alert_id: str, rule: str, details: dict[str, Any], *, window: 
     blocks.append({"type": "context", "elements": [
         {"type": "mrkdwn", "text": _clip(" · ".join(context_bits), MAX_TEXT)}]})
 
-    text = (f"{title}: invoice {number} from {supplier} for {amount}, "
-            f"{escape(details.get('approval_status') or 'status unknown')}, due {escape(details.get('due_date') or '-')}")
+    status = escape(details.get("approval_status") or "status unknown")
+    due = escape(details.get("due_date") or "-")
+    text = f"{title}: invoice {number} from {supplier} for {amount}, {status}, due {due}"
     if mention:
         text = f"{mention} {text}"
     return Message(text=_clip(text, MAX_TEXT), blocks=blocks,

@@ -161,7 +161,8 @@ class SlackDelivery:
         while True:
             response = self.client.conversations_list(types="public_channel,private_channel",
                                                       limit=200, cursor=cursor)
-            for item in response.get("channels", []):
+            channels: list[dict[str, Any]] = response.get("channels", [])
+            for item in channels:
                 with self._lock:
                     self._channel_ids[item["name"]] = item["id"]
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
@@ -180,7 +181,8 @@ class SlackDelivery:
         while True:
             response = self.client.conversations_history(channel=channel_id, oldest=oldest, limit=200,
                                                          include_all_metadata=True, cursor=cursor)
-            for message in response.get("messages", []):
+            messages: list[dict[str, Any]] = response.get("messages", [])
+            for message in messages:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == EVENT_TYPE and \
                         (metadata.get("event_payload") or {}).get("alert_id") == alert_id:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any
+from typing import Any
 
 from lxml import etree
 
@@ -181,7 +181,7 @@ def parse_record(record: Any, entity: Entity) -> tuple[dict[str, Any], list[dict
     return row, lines
 
 
-def parse_page(stream: IO[bytes], entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None) -> PageResult:
+def parse_page(stream: Any, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None) -> PageResult:
     """Parse one response page from a byte stream into the buffers; returns its paging results."""
     result = PageResult()
     record_tag = _WD + entity.record_element

@@ -80,7 +80,7 @@ class _CountingStream:
     def read(self, size: int = -1) -> bytes:
         chunk = self.raw.read(size if size and size > 0 else 65536)
         self.count += len(chunk)
-        return chunk
+        return bytes(chunk)
 
 
 def _iso(moment: datetime) -> str:

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from ...workday.entities import ENTITIES, Entity
+from ...workday.errors import WorkdayTransientError
 from ..partitions import REFERENCE, TRANSACTIONAL
 from ..resources import WarehouseResource, WorkdayResource
 
@@ -27,8 +28,6 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
         pool="duckdb_write",
         # A month of hourly windows runs as a handful of runs, not 720.
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL,
-                                    jitter=dg.Jitter.PLUS_MINUS),
     )
     def _poll(context: dg.AssetExecutionContext, workday: WorkdayResource,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -39,7 +38,12 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
         windows = []
         for key in context.partition_keys:
             window = partitions.time_window_for_partition_key(key)
-            fetched = client.fetch_window(entity, window.start, window.end)
+            try:
+                fetched = client.fetch_window(entity, window.start, window.end)
+            except WorkdayTransientError as exc:
+                # The client already backed off within the window; let Dagster try the step again later.
+                # Other errors (credentials, permissions, bad data) fail at once: waiting will not fix them.
+                raise dg.RetryRequested(max_retries=2, seconds_to_wait=60) from exc
             load = store.replace_window(entity, window.start, window.end, fetched.as_of, fetched.rows,
                                         fetched.lines, run_id=context.run_id)
             stats = fetched.stats
