@@ -56,9 +56,9 @@ def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None) ->
     from .definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    # Console logs at WARNING: the run's full event log is in the instance, for the UI and `audit`.
+    # No console logs: the run's full event log is in the instance (UI, audit); the CLI says the outcome.
     result = job.execute_in_process(instance=instance, tags=tags or {}, raise_on_error=False,
-                                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     if not result.success:
         raise CliError(f"{job_name} run {result.run_id} failed: {_failure_message(result)}")
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,13 @@ def test_code_location_has_the_contract_assets_schedule_and_sensor() -> None:
     assert sensor.job_name == "slack_delivery"
 
 
-def test_dagster_validates_the_workspace() -> None:
+def test_dagster_validates_the_workspace(tmp_path: Path) -> None:
+    # An embedded instance: the repository's dagster.yaml is the PostgreSQL production one.
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mlc_dagster" in result.stdout + result.stderr
