@@ -81,3 +81,9 @@ def high_value_window(scenario: Scenario) -> tuple[str, list[str]]:
 def metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, Any]:
     events = result.asset_materializations_for_node(dg.AssetKey(key).to_python_identifier())
     return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
+
+
+def stored_metadata(record: dg.EventLogRecord) -> dict[str, Any]:
+    materialization = record.asset_materialization
+    assert materialization is not None
+    return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}

@@ -12,8 +12,9 @@ from mlc_dagster.slack.messages import alert_message, format_amount
 HOSTILE = "<!channel> Evil & Co <https://evil.example|Pay here>"
 
 
-def details(**overrides: object) -> dict:
-    base = {"invoice_id": "SI-000001", "invoice_number": "INV-1", "amount": "1234567.8900", "currency": "USD",
+def details(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+            "invoice_id": "SI-000001", "invoice_number": "INV-1", "amount": "1234567.8900", "currency": "USD",
             "supplier_name": "Müller GmbH", "supplier_id": "SUP-1", "company_id": "ACME_US",
             "due_date": "2026-12-29", "approval_status": "APPROVED", "gl_accounts": "IT Services"}
     base.update(overrides)
@@ -35,7 +36,9 @@ def test_fields_a_finance_reader_needs_are_present_and_valid() -> None:
         assert expected in fields
     assert validate_blocks(message.blocks) == []
     for block in message.blocks:
-        Block.parse(block).validate_json()  # slack_sdk's own limits
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.validate_json()  # slack_sdk's own limits
     assert message.metadata == {"event_type": "mlc_alert", "event_payload": {"alert_id": "high_value_invoice:abc"}}
 
 

@@ -12,7 +12,7 @@ from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.slack import SlackSandbox
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 
-from .pipeline import deliver_via_sensor, defs_with, high_value_window, metadata, poll, resources
+from .pipeline import defs_with, deliver_via_sensor, high_value_window, metadata, poll, resources
 
 
 def raw_rows(path: Path) -> tuple[list[tuple], list[tuple]]:
