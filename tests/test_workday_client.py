@@ -32,8 +32,7 @@ def client_for(sandbox: WorkdaySandbox, password: str | None = None, page_size: 
 
 
 def rows_of(result) -> list[dict]:
-    columns = result.rows.columns
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return result.rows.rows()
 
 
 def test_window_matches_the_scenario_field_by_field(workday: WorkdaySandbox, scenario: Scenario) -> None:
@@ -45,13 +44,13 @@ def test_window_matches_the_scenario_field_by_field(workday: WorkdaySandbox, sce
     assert result.stats.pages == -(-len(expected) // 7)
     for version in expected:
         row = got[version.supplier_invoice_id]
-        assert row["amount"] == version.control_amount_total
-        assert isinstance(row["amount"], Decimal)
+        # The client hands over text; the warehouse types it (tests/test_warehouse.py).
+        assert Decimal(row["amount"]) == version.control_amount_total
         assert row["currency"] == version.currency_id
         assert row["supplier_id"] == version.supplier_id
         assert row["approval_status"] == version.document_status_id
-        assert row["invoice_date"] == version.invoice_date
-        assert row["due_date"] == version.due_date
+        assert row["invoice_date"][:10] == version.invoice_date.isoformat()
+        assert row["due_date"][:10] == version.due_date.isoformat()
     assert result.lines is not None
     assert len(result.lines.columns["line_id"]) == sum(len(v.lines) for v in expected)
 

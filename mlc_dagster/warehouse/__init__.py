@@ -5,8 +5,11 @@ A plain library (no Dagster). Every entity's tables and views derive from the en
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +21,10 @@ import duckdb
 import pyarrow as pa
 
 from ..workday.entities import ENTITIES, Entity, Field
-from ..workday.parse import ColumnBuffer
+from ..workday.errors import WorkdayDataError
+from .staging import WindowStage
+
+__all__ = ["Warehouse", "WindowLoad", "WindowStage", "naive_utc", "utcnow"]
 
 WINDOW_COLUMNS = "window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL"
 LOCK_WAIT_SECONDS = 120.0
@@ -80,19 +86,6 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _arrow_type(sql_type: str) -> pa.DataType:
-    if sql_type.startswith("DECIMAL"):
-        precision, scale = sql_type[len("DECIMAL("):-1].split(",")
-        return pa.decimal128(int(precision), int(scale))
-    return {
-        "VARCHAR": pa.string(),
-        "DATE": pa.date32(),
-        "TIMESTAMP": pa.timestamp("us"),
-        "BOOLEAN": pa.bool_(),
-        "INTEGER": pa.int32(),
-    }[sql_type]
-
-
 def _columns_ddl(fields: tuple[Field, ...]) -> str:
     return ", ".join(f"{spec.name} {spec.type}" for spec in fields)
 
@@ -124,6 +117,9 @@ class Warehouse:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 2.0)
         try:
+            # Times are UTC: TIMESTAMPTZ -> TIMESTAMP casts use the session zone (UTC without ICU too).
+            with contextlib.suppress(duckdb.Error):
+                connection.execute("SET TimeZone = 'UTC'")
             if not read_only and not self._ready:
                 self._create_schema(connection)
                 self._ready = True
@@ -164,52 +160,78 @@ class Warehouse:
 
     # -- windows ----------------------------------------------------------------------------------
 
+    def stage(self, entity: Entity) -> WindowStage:
+        return WindowStage(self.path.with_name(self.path.name + ".staging"), entity)
+
     def replace_window(self, entity: Entity, window_start: datetime, window_end: datetime, as_of: datetime,
-                       rows: ColumnBuffer, lines: ColumnBuffer | None, run_id: str | None = None) -> WindowLoad:
-        """Delete the window and insert its rows in one transaction: a re-run leaves the same rows,
-        and a failure leaves the previous rows of the window untouched."""
+                       stage: WindowStage, run_id: str | None = None) -> WindowLoad:
+        """Delete the window and insert its staged rows in one transaction: a re-run leaves the same
+        rows, and a failure (a bad value included) leaves the previous rows of the window untouched.
+
+        Values arrive as text; here they are typed and checked: an amount must be an exact decimal
+        with at most four places, dates and times must parse (times are stored in UTC)."""
         start, end, as_of = naive_utc(window_start), naive_utc(window_end), naive_utc(as_of)
-        header = _arrow(rows, entity.fields + (Field("wid", "VARCHAR", ()),))
+        stage.finish()
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+            con.execute(f"ATTACH '{stage.path}' AS stage (READ_ONLY)")
             try:
-                con.execute(f"DELETE FROM raw.{entity.table} WHERE window_start = ?", [start]).fetchall()
-                con.register("incoming_rows", header)
+                _check_values(con, entity, lines=False)
+                if entity.lines:
+                    _check_values(con, entity, lines=True)
                 names = ", ".join(spec.name for spec in entity.fields)
-                # A record that moved between pages can arrive twice: keep one per WID.
-                con.execute(
-                    f"INSERT INTO raw.{entity.table} (window_start, window_end, as_of, wid, {names}) "
-                    f"SELECT ?, ?, ?, wid, {names} FROM incoming_rows "
-                    "QUALIFY row_number() OVER (PARTITION BY wid ORDER BY updated_at DESC NULLS LAST) = 1",
-                    [start, end, as_of],
-                ).fetchall()
-                con.unregister("incoming_rows")
-                line_count = 0
-                if entity.lines and lines is not None:
-                    line_table = _arrow(lines, entity.lines.fields + (Field("parent_wid", "VARCHAR", ()),))
-                    con.execute(f"DELETE FROM raw.{entity.lines.table} WHERE window_start = ?",
-                                [start]).fetchall()
-                    con.register("incoming_lines", line_table)
-                    line_names = ", ".join(spec.name for spec in entity.lines.fields)
+                has_amount = any(spec.name == "amount" for spec in entity.fields)
+                sums_lines = bool(entity.lines and has_amount and any(s.name == "amount" for s in entity.lines.fields)
+                                  and _scalar(con, "SELECT count(*) FROM stage.rows WHERE amount IS NULL"))
+                # A record that moved between pages can arrive twice: then keep its last copy. The check
+                # is cheap; the deduplication costs memory, so it runs only when needed.
+                duplicated = _scalar(con, "SELECT count(*) - count(DISTINCT wid) FROM stage.rows") > 0
+
+                def header_value(spec: Field) -> str:
+                    if spec.name == "amount" and sums_lines:
+                        # Decision 5: a record without a header amount is worth the sum of its lines.
+                        return (f"coalesce({_typed(spec, 'r')}, (SELECT sum(CAST(trim(l.amount) AS {spec.type})) "
+                                "FROM stage.lines l WHERE l.parent_wid = r.wid))")
+                    return _typed(spec, "r")
+
+                typed = ", ".join(header_value(spec) for spec in entity.fields)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(f"DELETE FROM raw.{entity.table} WHERE window_start = ?", [start]).fetchall()
                     con.execute(
-                        f"INSERT INTO raw.{entity.lines.table} (window_start, parent_wid, {line_names}) "
-                        f"SELECT DISTINCT ?, parent_wid, {line_names} FROM incoming_lines",
-                        [start],
-                    )
-                    con.unregister("incoming_lines")
-                    line_count = len(line_table)
-                # fetchall, not fetchone: duckdb 2 refuses new work while a result is unfinished.
-                records = int(con.execute(
-                    f"SELECT count(*) FROM raw.{entity.table} WHERE window_start = ?", [start]
-                ).fetchall()[0][0])
-                con.execute(
-                    "INSERT OR REPLACE INTO meta.windows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [entity.name, start, end, as_of, records, utcnow(), run_id],
-                ).fetchall()
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                        f"INSERT INTO raw.{entity.table} (window_start, window_end, as_of, wid, {names}) "
+                        f"SELECT ?, ?, ?, r.wid, {typed} FROM stage.rows r "
+                        + ("QUALIFY row_number() OVER (PARTITION BY r.wid ORDER BY r.seq DESC) = 1"
+                           if duplicated else ""),
+                        [start, end, as_of],
+                    ).fetchall()
+                    line_count = 0
+                    if entity.lines:
+                        line_names = ", ".join(spec.name for spec in entity.lines.fields)
+                        line_typed = ", ".join(_typed(spec, "l") for spec in entity.lines.fields)
+                        con.execute(f"DELETE FROM raw.{entity.lines.table} WHERE window_start = ?",
+                                    [start]).fetchall()
+                        con.execute(
+                            f"INSERT INTO raw.{entity.lines.table} (window_start, parent_wid, {line_names}) "
+                            f"SELECT {'DISTINCT' if duplicated else ''} ?, l.parent_wid, {line_typed} "
+                            "FROM stage.lines l",
+                            [start],
+                        ).fetchall()
+                        line_count = int(con.execute(
+                            f"SELECT count(*) FROM raw.{entity.lines.table} WHERE window_start = ?", [start]
+                        ).fetchall()[0][0])
+                    records = int(con.execute(
+                        f"SELECT count(*) FROM raw.{entity.table} WHERE window_start = ?", [start]
+                    ).fetchall()[0][0])
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta.windows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [entity.name, start, end, as_of, records, utcnow(), run_id],
+                    ).fetchall()
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.execute("DETACH stage")
         return WindowLoad(records=records, lines=line_count)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -217,8 +239,75 @@ class Warehouse:
             return con.execute(sql, params or []).fetchall()
 
 
-def _arrow(buffer: ColumnBuffer, fields: tuple[Field, ...]) -> pa.Table:
-    arrays = []
-    for spec in fields:
-        arrays.append(pa.array(buffer.columns[spec.name], type=_arrow_type(spec.type)))
-    return pa.Table.from_arrays(arrays, names=[spec.name for spec in fields])
+_DECIMAL_TEXT = r"[+-]?[0-9]{1,14}(\.[0-9]{0,4}0*)?"  # exact in DECIMAL(18,4): no rounding, no overflow
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0] or 0)
+
+
+def _valid(spec: Field, column: str) -> str | None:
+    """A SQL condition true when the text in `column` converts exactly to the field's type."""
+    value = f"trim({column})"
+    if spec.type == "VARCHAR":
+        return None
+    if spec.type.startswith("DECIMAL"):
+        return f"regexp_full_match({value}, '{_DECIMAL_TEXT}')"
+    if spec.type == "DATE":
+        return f"TRY_CAST(substr({value}, 1, 10) AS DATE) IS NOT NULL"
+    if spec.type == "TIMESTAMP":
+        return f"TRY_CAST({value} AS TIMESTAMPTZ) IS NOT NULL"
+    if spec.type == "BOOLEAN":
+        return f"lower({value}) IN ('0', '1', 'true', 'false')"
+    if spec.type == "INTEGER":
+        return f"regexp_full_match({value}, '[+-]?[0-9]{{1,9}}(\\.0*)?')"
+    raise ValueError(f"unsupported column type {spec.type}")
+
+
+def _typed(spec: Field, alias: str) -> str:
+    column = f"{alias}.{spec.name}"
+    value = f"trim({column})"
+    if spec.type == "VARCHAR":
+        return column
+    if spec.type.startswith("DECIMAL"):
+        return f"CAST({value} AS {spec.type})"
+    if spec.type == "DATE":
+        # xsd:date may carry an offset ("2026-11-29-08:00"); the calendar date is the first ten chars.
+        return f"CAST(substr({value}, 1, 10) AS DATE)"
+    if spec.type == "TIMESTAMP":
+        return f"CAST(CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"  # the session time zone is UTC
+    if spec.type == "BOOLEAN":
+        return f"lower({value}) IN ('1', 'true')"
+    if spec.type == "INTEGER":
+        return f"CAST(CAST({value} AS DECIMAL(18,0)) AS INTEGER)"
+    raise ValueError(f"unsupported column type {spec.type}")
+
+
+def _check_values(con: duckdb.DuckDBPyConnection, entity: Entity, lines: bool) -> None:
+    """Raise a WorkdayDataError naming the record, the field and the value of the first bad value."""
+    fields = entity.lines.fields if lines and entity.lines else entity.fields
+    checks = [(spec, cond) for spec in fields if (cond := _valid(spec, f"t.{spec.name}"))]
+    if not checks:
+        return
+    which = " ".join(f"WHEN t.{spec.name} IS NOT NULL AND NOT ({cond}) THEN '{spec.name}'" for spec, cond in checks)
+    record_id = entity.fields[0].name
+    source = ("stage.lines t LEFT JOIN stage.rows r ON r.wid = t.parent_wid" if lines
+              else "stage.rows t JOIN stage.rows r ON r.seq = t.seq")
+    bad = con.execute(
+        f"SELECT * FROM (SELECT r.{record_id} AS record, r.wid AS wid, CASE {which} END AS field FROM {source}) "
+        "WHERE field IS NOT NULL LIMIT 1"
+    ).fetchall()
+    if not bad:
+        return
+    record, wid, field_name = bad[0]
+    value = con.execute(
+        f"SELECT t.{field_name} FROM {source} WHERE r.wid IS NOT DISTINCT FROM ? AND NOT "
+        f"({_valid(next(s for s in fields if s.name == field_name), 't.' + field_name)}) LIMIT 1", [wid]
+    ).fetchall()[0][0]
+    spec = next(s for s in fields if s.name == field_name)
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    what = "an exact amount with at most 4 decimal places" if spec.type.startswith("DECIMAL") else spec.type
+    raise WorkdayDataError(
+        f"{entity.operation} {'line of record' if lines else 'record'} {record} (WID {wid}): field "
+        f"{field_name} ({spec.sources[0]}) has value {shown!r}, expected {what}"
+    )

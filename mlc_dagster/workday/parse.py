@@ -1,7 +1,10 @@
-"""Streaming parser: a Workday `Get_*_Response` page in, rows out.
+"""Streaming parser: a Workday `Get_*_Response` page in, rows of text out.
 
 zeep building objects costs ~30x a one-pass lxml walk (see performance notes), so response bodies are
-read with `lxml.etree.iterparse`, each record turned into a row and then dropped from the tree.
+read with `lxml.etree.iterparse`; each record is walked once, its children dispatched by tag through a
+plan compiled from the entity registry, and then dropped from the tree. Values stay text here:
+typing and validation (exact decimals, dates, UTC times) happen in DuckDB when the window is loaded,
+where they run in C++ and a bad value is reported with its record and field.
 Parsing is hardened: no DTDs, no entity expansion, no network.
 """
 
@@ -9,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lxml import etree
@@ -22,8 +23,7 @@ WD = "urn:com.workday/bsvc"
 _WD = "{" + WD + "}"
 _TYPE = _WD + "type"
 _DESCRIPTOR = _WD + "Descriptor"
-MAX_DECIMAL_PLACES = 4
-MAX_MONEY = Decimal("99999999999999")  # what DECIMAL(18,4) holds
+_ID = _WD + "ID"
 
 
 @dataclass
@@ -51,145 +51,202 @@ class ColumnBuffer:
         for name in self.names:
             self.columns[name].append(row.get(name))
 
+    def append_values(self, values: list[Any]) -> None:
+        for column, value in zip(self.columns.values(), values, strict=True):
+            column.append(value)
 
-def _local(tag: Any) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+    def extend(self, other: ColumnBuffer) -> None:
+        for name in self.names:
+            self.columns[name].extend(other.columns[name])
 
-
-def _convert(value: str, type_: str) -> Any:
-    value = value.strip()
-    if type_ == "VARCHAR":
-        return value
-    if type_.startswith("DECIMAL"):
-        number = Decimal(value)
-        if not number.is_finite():
-            raise ValueError("not a finite number")
-        exponent = number.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
-            raise ValueError(f"more than {MAX_DECIMAL_PLACES} decimal places")
-        if abs(number) > MAX_MONEY:
-            raise ValueError("too large")
-        return number
-    if type_ == "DATE":
-        # xsd:date may carry an offset ("2026-11-29-08:00"); the calendar date is the first ten chars.
-        return date.fromisoformat(value[:10])
-    if type_ == "TIMESTAMP":
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    if type_ == "BOOLEAN":
-        lowered = value.lower()
-        if lowered in ("1", "true"):
-            return True
-        if lowered in ("0", "false"):
-            return False
-        raise ValueError("not a boolean")
-    if type_ == "INTEGER":
-        return int(Decimal(value))
-    raise ValueError(f"unsupported column type {type_}")
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.names, values, strict=True)) for values in zip(*self.columns.values(), strict=True)]
 
 
-def _reference_value(element: Any, spec: Field) -> str | None:
-    if spec.descriptor:
-        return element.get(_DESCRIPTOR)
-    for child in element:
-        if child.get(_TYPE) == spec.id_type:
-            return (child.text or "").strip() or None
-    return None
+def header_names(entity: Entity) -> tuple[str, ...]:
+    return tuple(spec.name for spec in entity.fields) + ("wid",)
 
 
-def extract(children: dict[str, Any], fields: Iterable[Field], where: str) -> dict[str, Any]:
-    """Fill a row from a `{local name: element}` index of one record's data children."""
-    row: dict[str, Any] = {}
-    for spec in fields:
-        value: Any = None
-        for source in spec.sources:
-            element = children.get(source)
-            if element is None:
+def line_names(entity: Entity) -> tuple[str, ...]:
+    assert entity.lines is not None
+    return tuple(spec.name for spec in entity.lines.fields) + ("parent_wid",)
+
+
+def new_buffers(entity: Entity) -> tuple[ColumnBuffer, ColumnBuffer | None]:
+    return ColumnBuffer(header_names(entity)), ColumnBuffer(line_names(entity)) if entity.lines else None
+
+
+class _Plan:
+    """What to do with each child tag of one element: fill columns (text, an ID of a type, the
+    descriptor), descend into a nested element, or start a line. Alternatives (`sources` after the
+    first) fill a column only when no earlier source did."""
+
+    def __init__(self, fields: Iterable[Field], line_tag: str | None = None) -> None:
+        self.actions: dict[str, list[tuple[Any, ...]]] = {}
+        nested: dict[str, list[tuple[Field, int, int, str]]] = {}
+        self.width = 0
+        for column, spec in enumerate(fields):
+            self.width = column + 1
+            for priority, source in enumerate(spec.sources):
+                outer, _, inner = source.partition("/")
+                if inner:
+                    nested.setdefault(outer, []).append((spec, column, priority, inner))
+                elif spec.descriptor:
+                    self._add(outer, ("descriptor", column, priority))
+                elif spec.id_type:
+                    self._add(outer, ("id", column, priority, spec.id_type))
+                else:
+                    self._add(outer, ("text", column, priority))
+        for outer, entries in nested.items():
+            self._add(outer, ("nested", _NestedPlan(entries)))
+        self.line_tag = _WD + line_tag if line_tag else None
+
+    def _add(self, local: str, action: tuple[Any, ...]) -> None:
+        self.actions.setdefault(_WD + local, []).append(action)
+
+    def fill(self, element: Any, values: list[Any], priorities: list[int], lines: list[Any] | None) -> None:
+        actions = self.actions
+        line_tag = self.line_tag
+        for child in element:
+            tag = child.tag
+            if tag == line_tag and lines is not None:
+                lines.append(child)
                 continue
-            if spec.id_type or spec.descriptor:
-                value = _reference_value(element, spec)
-                if value is not None and spec.type != "VARCHAR":
-                    value = _typed(value, spec, where)
-            elif element.text is not None and element.text.strip():
-                value = _typed(element.text, spec, where)
-            if value is not None:
-                break
-        if value is None and spec.required:
-            raise WorkdayDataError(f"{where}: required field {spec.name} ({'/'.join(spec.sources)}) is missing")
-        row[spec.name] = value
-    return row
+            todo = actions.get(tag)
+            if todo is None:
+                continue  # Workday adds optional elements within a version: never fail on one
+            for action in todo:
+                kind = action[0]
+                if kind == "nested":
+                    action[1].fill(child, values, priorities)
+                    continue
+                column, priority = action[1], action[2]
+                if values[column] is not None and priorities[column] <= priority:
+                    continue
+                if kind == "text":
+                    value = child.text
+                    if value is not None:
+                        value = value.strip() or None
+                elif kind == "id":
+                    value = None
+                    wanted = action[3]
+                    for ident in child:
+                        if ident.get(_TYPE) == wanted:
+                            value = (ident.text or "").strip() or None
+                            break
+                else:
+                    value = child.get(_DESCRIPTOR)
+                if value is not None:
+                    values[column] = value
+                    priorities[column] = priority
 
 
-def _typed(text: str, spec: Field, where: str) -> Any:
-    try:
-        return _convert(text, spec.type)
-    except (ValueError, InvalidOperation) as exc:
-        shown = text if len(text) <= 60 else text[:57] + "..."
-        raise WorkdayDataError(
-            f"{where}: field {spec.name} ({spec.sources[0]}) has value {shown!r}, expected {spec.type}: {exc}"
-        ) from None
+class _NestedPlan:
+    def __init__(self, entries: list[tuple[Field, int, int, str]]) -> None:
+        self.entries = entries
+        self.inner: dict[str, list[tuple[Field, int, int, str]]] = {}
+        for entry in entries:
+            self.inner.setdefault(_WD + entry[3].partition("/")[0], []).append(entry)
+
+    def fill(self, element: Any, values: list[Any], priorities: list[int]) -> None:
+        for child in element:
+            for spec, column, priority, path in self.inner.get(child.tag, ()):
+                rest = path.partition("/")[2]
+                target = child
+                for name in rest.split("/") if rest else ():
+                    target = next((c for c in target if c.tag == _WD + name), None)
+                    if target is None:
+                        break
+                if target is None or (values[column] is not None and priorities[column] <= priority):
+                    continue
+                if spec.descriptor:
+                    value = target.get(_DESCRIPTOR)
+                elif spec.id_type:
+                    value = next(((i.text or "").strip() or None for i in target if i.get(_TYPE) == spec.id_type),
+                                 None)
+                else:
+                    value = (target.text or "").strip() or None
+                if value is not None:
+                    values[column] = value
+                    priorities[column] = priority
 
 
-def parse_record(record: Any, entity: Entity) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One `wd:{Record}` element to (header row, line rows)."""
-    wid = None
-    business_id = None
-    data = None
-    for child in record:
-        name = _local(child.tag)
-        if name == entity.reference_element:
-            for ident in child:
-                kind = ident.get(_TYPE)
-                if kind == "WID":
-                    wid = (ident.text or "").strip()
-                elif kind == entity.id_type:
-                    business_id = (ident.text or "").strip()
-        elif name == entity.data_element and data is None:
-            data = child
-    where = f"{entity.operation} record {business_id or wid or '(no id)'}"
-    if not wid:
-        raise WorkdayDataError(f"{where}: {entity.reference_element} has no WID")
-    if data is None:
-        raise WorkdayDataError(f"{where}: no {entity.data_element} element")
+class RecordPlan:
+    """The compiled form of one entity's registry row."""
 
-    children: dict[str, Any] = {}
-    line_elements: list[Any] = []
-    line_element = entity.lines.element if entity.lines else None
-    for child in data:
-        name = _local(child.tag)
-        if name == line_element:
-            line_elements.append(child)
-        elif name not in children:
-            children[name] = child
-    row = extract(children, entity.fields, where)
-    row["wid"] = wid
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+        self.record_tag = _WD + entity.record_element
+        self.reference_tag = _WD + entity.reference_element
+        self.data_tag = _WD + entity.data_element
+        self.header = _Plan(entity.fields, entity.lines.element if entity.lines else None)
+        self.lines = _Plan(entity.lines.fields) if entity.lines else None
+        self.required = [(i, spec) for i, spec in enumerate(entity.fields) if spec.required]
+        self.line_required = [(i, spec) for i, spec in enumerate(entity.lines.fields) if spec.required] \
+            if entity.lines else []
 
-    lines: list[dict[str, Any]] = []
-    if entity.lines:
-        for number, line in enumerate(line_elements, start=1):
-            line_children: dict[str, Any] = {}
-            for child in line:
-                line_children.setdefault(_local(child.tag), child)
-            line_row = extract(line_children, entity.lines.fields, f"{where} line {number}")
-            line_row["parent_wid"] = wid
-            lines.append(line_row)
-    if "amount" in row and row["amount"] is None and lines:
-        # Decision 5: an invoice without header totals is worth the sum of its lines.
-        row["amount"] = sum((line["amount"] or Decimal(0) for line in lines), Decimal(0))
-    return row, lines
+    def parse(self, record: Any, rows: ColumnBuffer, lines: ColumnBuffer | None) -> None:
+        entity = self.entity
+        wid = business_id = None
+        data = None
+        for child in record:
+            tag = child.tag
+            if tag == self.reference_tag:
+                for ident in child:
+                    kind = ident.get(_TYPE)
+                    if kind == "WID":
+                        wid = (ident.text or "").strip()
+                    elif kind == entity.id_type:
+                        business_id = (ident.text or "").strip()
+            elif tag == self.data_tag and data is None:
+                data = child
+        where = f"{entity.operation} record {business_id or wid or '(no id)'}"
+        if not wid:
+            raise WorkdayDataError(f"{where}: {entity.reference_element} has no WID")
+        if data is None:
+            raise WorkdayDataError(f"{where}: no {entity.data_element} element")
+        width = self.header.width
+        values: list[Any] = [None] * width
+        priorities = [0] * width
+        line_elements: list[Any] | None = [] if self.lines is not None else None
+        self.header.fill(data, values, priorities, line_elements)
+        for column, spec in self.required:
+            if values[column] is None:
+                raise WorkdayDataError(f"{where}: required field {spec.name} ({'/'.join(spec.sources)}) is missing")
+        values.append(wid)
+        rows.append_values(values)
+        if self.lines is not None and lines is not None and line_elements:
+            line_width = self.lines.width
+            for number, line in enumerate(line_elements, start=1):
+                line_values: list[Any] = [None] * line_width
+                self.lines.fill(line, line_values, [0] * line_width, None)
+                for column, spec in self.line_required:
+                    if line_values[column] is None:
+                        raise WorkdayDataError(f"{where} line {number}: required field {spec.name} is missing")
+                line_values.append(wid)
+                lines.append_values(line_values)
+
+
+_PLANS: dict[int, RecordPlan] = {}
+
+
+def plan_for(entity: Entity) -> RecordPlan:
+    plan = _PLANS.get(id(entity))
+    if plan is None or plan.entity is not entity:
+        plan = _PLANS[id(entity)] = RecordPlan(entity)
+    return plan
 
 
 def parse_page(stream: Any, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None) -> PageResult:
     """Parse one response page from a byte stream into the buffers; returns its paging results."""
+    plan = plan_for(entity)
     result = PageResult()
-    record_tag = _WD + entity.record_element
     results_tag = _WD + "Response_Results"
+    response_data = _WD + "Response_Data"
     context = etree.iterparse(
         stream,
         events=("end",),
-        tag=(record_tag, results_tag),
+        tag=(plan.record_tag, results_tag),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -199,26 +256,27 @@ def parse_page(stream: Any, entity: Entity, rows: ColumnBuffer, lines: ColumnBuf
     for _, element in context:
         if element.tag == results_tag:
             for child in element:
-                name = _local(child.tag)
+                name = child.tag.rpartition("}")[2] if isinstance(child.tag, str) else ""
                 text = (child.text or "0").strip() or "0"
+                try:
+                    number = int(float(text))
+                except ValueError:
+                    raise WorkdayDataError(f"Response_Results/{name} is {text!r}, expected a number") from None
                 if name == "Total_Results":
-                    result.total_results = int(Decimal(text))
+                    result.total_results = number
                 elif name == "Total_Pages":
-                    result.total_pages = int(Decimal(text))
+                    result.total_pages = number
                 elif name == "Page":
-                    result.page = int(Decimal(text))
-        else:
-            # A record nested inside another record's data (never seen, but cheap to guard) is skipped.
-            parent = element.getparent()
-            if parent is not None and _local(parent.tag) == "Response_Data":
-                row, line_rows = parse_record(element, entity)
-                rows.append(row)
-                if lines is not None:
-                    for line_row in line_rows:
-                        lines.append(line_row)
-                result.records += 1
-                # Drop what has been read so memory follows one record, not the page.
-                element.clear()
-                while element.getprevious() is not None:
-                    del parent[0]
+                    result.page = number
+            continue
+        parent = element.getparent()
+        # A record element nested inside another record's data is not a result of this page.
+        if parent is None or parent.tag != response_data:
+            continue
+        plan.parse(element, rows, lines)
+        result.records += 1
+        # Drop what has been read so memory follows one record, not the page.
+        element.clear()
+        while element.getprevious() is not None:
+            del parent[0]
     return result

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from lxml import etree
@@ -29,7 +29,7 @@ from .errors import (
     WorkdayTransientError,
     WorkdayValidationError,
 )
-from .parse import WD, ColumnBuffer, parse_page
+from .parse import WD, ColumnBuffer, new_buffers, parse_page
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_PAGE_SIZE = 999
@@ -62,12 +62,40 @@ class PollStats:
     retry_reasons: list[str] = field(default_factory=list)
 
 
+class PageSink(Protocol):
+    """Where each complete page's rows go (the warehouse stages them; tests collect them)."""
+
+    def add_page(self, rows: ColumnBuffer, lines: ColumnBuffer | None) -> None: ...
+
+
+class CollectingSink:
+    """Keeps every page in memory: for tests and small reads."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.rows, self.lines = new_buffers(entity)
+
+    def add_page(self, rows: ColumnBuffer, lines: ColumnBuffer | None) -> None:
+        self.rows.extend(rows)
+        if self.lines is not None and lines is not None:
+            self.lines.extend(lines)
+
+
 @dataclass
 class WindowResult:
-    rows: ColumnBuffer
-    lines: ColumnBuffer | None
+    records: int
     stats: PollStats
     as_of: datetime
+    sink: PageSink
+
+    @property
+    def rows(self) -> ColumnBuffer:
+        assert isinstance(self.sink, CollectingSink), "rows are only kept by a CollectingSink"
+        return self.sink.rows
+
+    @property
+    def lines(self) -> ColumnBuffer | None:
+        assert isinstance(self.sink, CollectingSink), "lines are only kept by a CollectingSink"
+        return self.sink.lines
 
 
 class _CountingStream:
@@ -141,18 +169,23 @@ class WorkdaySoapClient:
                 element.text = text
             return element
 
-        request_criteria = sub(request, "Request_Criteria")
         if isinstance(criteria, TransactionLogWindow):
-            log = sub(sub(request_criteria, "Transaction_Log_Criteria_Data"), "Transaction_Date_Range_Data")
+            log = sub(sub(sub(request, "Request_Criteria"), "Transaction_Log_Criteria_Data"),
+                      "Transaction_Date_Range_Data")
             sub(log, "Updated_From", _iso(start))
             sub(log, "Updated_Through", _iso(end))
         elif isinstance(criteria, UpdatedDateWindow):
+            request_criteria = sub(request, "Request_Criteria")
             sub(request_criteria, "Updated_From_Date", _iso(start))
             sub(request_criteria, "Updated_To_Date", _iso(end))
         elif isinstance(criteria, DocumentDateWindow):
             first = (start - timedelta(days=criteria.lookback_days)).date()
-            sub(request_criteria, criteria.from_element, first.isoformat())
-            sub(request_criteria, criteria.to_element, end.date().isoformat())
+            holder = sub(request, "Request_Criteria")
+            if criteria.container:
+                holder = sub(holder, criteria.container)
+            sub(holder, criteria.from_element, first.isoformat())
+            sub(holder, criteria.to_element, end.date().isoformat())
+        # WholeCollection: no criteria element at all.
         response_filter = sub(request, "Response_Filter")
         sub(response_filter, "As_Of_Entry_DateTime", _iso(as_of))
         sub(response_filter, "Page", str(page))
@@ -168,29 +201,32 @@ class WorkdaySoapClient:
     # -- polling ----------------------------------------------------------------------------------
 
     def fetch_window(self, entity: Entity, start: datetime, end: datetime,
-                     criteria: WindowCriteria | None = None, as_of: datetime | None = None) -> WindowResult:
+                     criteria: WindowCriteria | None = None, as_of: datetime | None = None,
+                     sink: PageSink | None = None) -> WindowResult:
         """Every record changed in [start, end], all pages pinned to one As_Of_Entry_DateTime.
 
         The as-of defaults to the window's end (or now, if the window has not ended), so asking for the
-        same window again returns the same rows: a replay is reproducible.
+        same window again returns the same rows: a replay is reproducible. Each page goes to `sink`
+        once it has parsed completely; a page that fails is retried from scratch, never half-kept.
         """
         started = time.monotonic()
         criteria = criteria or entity.window
-        now = datetime.now(UTC)
-        as_of = as_of or min(end, now)
-        rows = ColumnBuffer(tuple(spec.name for spec in entity.fields) + ("wid",))
-        lines = ColumnBuffer(tuple(spec.name for spec in entity.lines.fields) + ("parent_wid",)) \
-            if entity.lines else None
+        as_of = as_of or min(end, datetime.now(UTC))
+        sink = sink if sink is not None else CollectingSink(entity)
         stats = PollStats()
+        records = 0
         page = 1
         while True:
+            rows, lines = new_buffers(entity)
             result = self._fetch_page_with_retry(entity, criteria, start, end, as_of, page, rows, lines, stats)
+            sink.add_page(rows, lines)
+            records += len(rows)
             stats.pages += 1
             if page >= result.total_pages:
                 break
             page += 1
         stats.seconds = time.monotonic() - started
-        return WindowResult(rows=rows, lines=lines, stats=stats, as_of=as_of)
+        return WindowResult(records=records, stats=stats, as_of=as_of, sink=sink)
 
     def _fetch_page_with_retry(self, entity: Entity, criteria: WindowCriteria, start: datetime,
                                end: datetime, as_of: datetime, page: int, rows: ColumnBuffer,
@@ -201,15 +237,13 @@ class WorkdaySoapClient:
         attempt = 0
         while True:
             attempt += 1
-            # A failed attempt may have appended part of the page: roll the buffers back first.
-            mark_rows = len(rows)
-            mark_lines = len(lines) if lines is not None else 0
             try:
                 return self._fetch_page(entity, criteria, start, end, as_of, page, rows, lines, stats, described)
             except WorkdayTransientError as exc:
-                _truncate(rows, mark_rows)
+                # Whatever part of the page was parsed is thrown away before the retry.
+                _truncate(rows, 0)
                 if lines is not None:
-                    _truncate(lines, mark_lines)
+                    _truncate(lines, 0)
                 wait = self.retry.delay(attempt, exc.retry_after)
                 if attempt >= self.retry.attempts or time.monotonic() + wait > deadline:
                     raise WorkdayTransientError(
@@ -218,11 +252,6 @@ class WorkdaySoapClient:
                 stats.retries += 1
                 stats.retry_reasons.append(str(exc.args[0]).split(" [", 1)[0])
                 self._sleep(wait)
-            except WorkdayError:
-                _truncate(rows, mark_rows)
-                if lines is not None:
-                    _truncate(lines, mark_lines)
-                raise
 
     def _fetch_page(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
                     as_of: datetime, page: int, rows: ColumnBuffer, lines: ColumnBuffer | None,

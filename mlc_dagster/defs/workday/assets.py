@@ -31,21 +31,22 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def _poll(context: dg.AssetExecutionContext, workday: WorkdayResource,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
-        client = workday.client()
+        client = workday.reader(entity)
         store = warehouse.warehouse()
         totals = {"records": 0, "lines": 0, "pages": 0, "api_calls": 0, "retries": 0, "bytes": 0}
         seconds = 0.0
         windows = []
         for key in context.partition_keys:
             window = partitions.time_window_for_partition_key(key)
-            try:
-                fetched = client.fetch_window(entity, window.start, window.end)
-            except WorkdayTransientError as exc:
-                # The client already backed off within the window; let Dagster try the step again later.
-                # Other errors (credentials, permissions, bad data) fail at once: waiting will not fix them.
-                raise dg.RetryRequested(max_retries=2, seconds_to_wait=60) from exc
-            load = store.replace_window(entity, window.start, window.end, fetched.as_of, fetched.rows,
-                                        fetched.lines, run_id=context.run_id)
+            with store.stage(entity) as stage:
+                try:
+                    fetched = client.fetch_window(entity, window.start, window.end, sink=stage)
+                except WorkdayTransientError as exc:
+                    # The client already backed off within the window; let Dagster try the step again
+                    # later. Other errors (credentials, permissions, bad data) fail at once.
+                    raise dg.RetryRequested(max_retries=2, seconds_to_wait=60) from exc
+                load = store.replace_window(entity, window.start, window.end, fetched.as_of, stage,
+                                            run_id=context.run_id)
             stats = fetched.stats
             context.log.info(
                 f"{entity.name} {key}: {load.records} records, {load.lines} lines, {stats.pages} pages, "

@@ -1,0 +1,170 @@
+"""bench/ingest: supplier invoices from Workday XML to DuckDB rows, against a raw lxml parse.
+
+    .venv/bin/python bench/ingest.py                 # 10k and 100k invoices in one window
+    .venv/bin/python bench/ingest.py --sizes 5000    # quicker
+
+For each size, one window holding N invoices is served by the Workday sandbox. Its pages are fetched
+once; then, in this process and on the same bytes:
+  baseline  lxml parses every page, extracting nothing (the ceiling for any XML reader);
+  product   the streaming parser turns every page into rows and the window is replaced in DuckDB.
+The ratio is product invoices/s over baseline invoices/s. Peak RSS is measured in a child process
+that polls the window through the real client over HTTP and loads it, as an asset run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlc_dagster.sandbox.scenario import Scenario  # noqa: E402
+from mlc_dagster.sandbox.workday import WorkdaySandbox  # noqa: E402
+from mlc_dagster.warehouse import Warehouse  # noqa: E402
+from mlc_dagster.workday.entities import SUPPLIER_INVOICES  # noqa: E402
+from mlc_dagster.workday.parse import new_buffers, parse_page  # noqa: E402
+from mlc_dagster.workday.soap import WorkdaySoapClient  # noqa: E402
+
+INVOICES_PER_SCALE = 5000  # the scenario's invoices per business day at scale 1
+
+
+def fetch_pages(client: WorkdaySoapClient, start, end) -> list[bytes]:  # type: ignore[no-untyped-def]
+    pages: list[bytes] = []
+    page = 1
+    while True:
+        body = client.build_request(SUPPLIER_INVOICES, SUPPLIER_INVOICES.window, start, end, end, page)
+        response = requests.post(client.endpoint(SUPPLIER_INVOICES), data=body, timeout=300,
+                                 headers={"Content-Type": "text/xml; charset=utf-8"})
+        response.raise_for_status()
+        pages.append(response.content)
+        total = int(etree.fromstring(response.content).findtext(".//{urn:com.workday/bsvc}Total_Pages") or 0)
+        if page >= total:
+            return pages
+        page += 1
+
+
+def best_of(repeats: int, work) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def measure_size(n: int, repeats: int) -> dict[str, float]:
+    scenario = Scenario.generate(seed=3, scale=n / INVOICES_PER_SCALE)
+    start, end = scenario.day_start, scenario.day_start + timedelta(days=1)
+    with WorkdaySandbox(scenario) as sandbox:
+        client = WorkdaySoapClient(sandbox.soap_url, sandbox.username, sandbox.password)
+        pages = fetch_pages(client, start, end)
+        invoices = sum(1 for page in pages for _ in etree.fromstring(page).iter(
+            "{urn:com.workday/bsvc}Supplier_Invoice"))
+
+        def baseline() -> None:
+            for page in pages:
+                etree.fromstring(page)
+
+        folder = Path(tempfile.mkdtemp(prefix="mlc-bench-"))
+        warehouse = Warehouse(folder / "bench.duckdb")
+
+        def product() -> None:
+            with warehouse.stage(SUPPLIER_INVOICES) as stage:
+                for page in pages:
+                    rows, lines = new_buffers(SUPPLIER_INVOICES)
+                    parse_page(io.BytesIO(page), SUPPLIER_INVOICES, rows, lines)
+                    stage.add_page(rows, lines)
+                warehouse.replace_window(SUPPLIER_INVOICES, start, end, end, stage)
+
+        product()  # warm: schema creation and first-touch costs are not what is measured
+        base_seconds = best_of(repeats, baseline)
+        product_seconds = best_of(repeats, product)
+
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", sandbox.soap_url, sandbox.username, sandbox.password,
+             start.isoformat(), end.isoformat(), str(folder / "child.duckdb")],
+            capture_output=True, text=True, check=True, timeout=1800,
+        )
+        peak = json.loads(child.stdout.strip().splitlines()[-1])
+    return {
+        "invoices": invoices,
+        "megabytes": sum(map(len, pages)) / 1e6,
+        "baseline_per_s": invoices / base_seconds,
+        "product_per_s": invoices / product_seconds,
+        "ratio": base_seconds / product_seconds,
+        "rss_after_imports_mb": peak["rss_after_imports_mb"],
+        "peak_rss_mb": peak["peak_rss_mb"],
+        "http_end_to_end_per_s": invoices / peak["seconds"],
+    }
+
+
+def high_water_mb() -> float:
+    """VmHWM: this process's own peak RSS. (ru_maxrss would carry over the forking parent's.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(soap_url: str, username: str, password: str, start: str, end: str, database: str) -> None:
+    from datetime import datetime
+
+    before = high_water_mb()
+    client = WorkdaySoapClient(soap_url, username, password)
+    warehouse = Warehouse(database)
+    started = time.perf_counter()
+    with warehouse.stage(SUPPLIER_INVOICES) as stage:
+        result = client.fetch_window(SUPPLIER_INVOICES, datetime.fromisoformat(start),
+                                     datetime.fromisoformat(end), sink=stage)
+        warehouse.replace_window(SUPPLIER_INVOICES, datetime.fromisoformat(start), datetime.fromisoformat(end),
+                                 result.as_of, stage)
+    seconds = time.perf_counter() - started
+    peak = high_water_mb()
+    print(json.dumps({"rss_after_imports_mb": before, "peak_rss_mb": peak, "seconds": seconds}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", nargs=6, metavar="ARG")
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    results = [measure_size(int(n), args.repeats) for n in args.sizes.split(",")]
+    lines = [
+        "| invoices | XML MB | lxml parse-only /s | product parse+load /s | ratio | peak RSS MB (after imports) "
+        "| HTTP end-to-end /s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['invoices']:,} | {r['megabytes']:.0f} | {r['baseline_per_s']:,.0f} | {r['product_per_s']:,.0f} "
+            f"| {r['ratio']:.2f} | {r['peak_rss_mb']:.0f} ({r['rss_after_imports_mb']:.0f}) "
+            f"| {r['http_end_to_end_per_s']:,.0f} |"
+        )
+    if len(results) >= 2:
+        growth = results[-1]["peak_rss_mb"] / results[0]["peak_rss_mb"]
+        lines.append(f"\npeak RSS growth {results[0]['invoices']:,} -> {results[-1]['invoices']:,}: {growth:.2f}x")
+    report = "\n".join(lines)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "ingest.md").write_text(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
