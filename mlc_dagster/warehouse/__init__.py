@@ -6,10 +6,8 @@ A plain library (no Dagster). Every entity's tables and views derive from the en
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ..workday.entities import ENTITIES, Entity, Field
 from ..workday.errors import WorkdayDataError
