@@ -4,9 +4,12 @@ It speaks the wire format the project expects of a real tenant (see
 ``/work/shared/reference/workday-notes.md`` and the "Decisions" in the reference README):
 
 * ``POST /ccx/service/{tenant}/{Service}/{version}``; any other path, tenant, service or version
-  is answered with HTTP 404 (plain text), as a reverse proxy in front of Workday would.
+  is answered with HTTP 404 (plain text), as a reverse proxy in front of Workday would. A service
+  exists when an operation lives in it: Resource_Management, Settlement_Services,
+  Financial_Management.
 * WS-Security UsernameToken with ``{user}@{tenant}`` and a PasswordText password, or an
-  ``Authorization: Bearer <token>`` header for tokens registered with ``add_bearer_token``.
+  ``Authorization: Bearer <token>`` header for tokens registered with ``add_bearer_token`` or
+  unexpired access tokens issued by the sandbox's OAuth2 token endpoint.
 * Request elements are found by namespace and local name; prefixes, unknown elements, Nonce,
   Created and ``wsu:Id`` attributes are ignored.
 * Paging with ``Page``/``Count`` (default 1/100, Count at most 999) and ``As_Of_Entry_DateTime``
@@ -15,8 +18,19 @@ It speaks the wire format the project expects of a real tenant (see
   not a SOAP envelope with a ``wd:*_Request`` in its body, gets a *validation* fault (HTTP 500)
   rather than HTTP 400, because that is what a SOAP client must be prepared to parse anyway.
 
-Operations are rows of ``OPERATIONS``: adding ``Get_Suppliers`` or ``Get_Journals`` later means
-adding a collection to the scenario, a renderer for one record, and a row here.
+Operations are rows of ``OPERATIONS`` (Get_Supplier_Invoices, Get_Suppliers, Get_Purchase_Orders,
+Get_Payments, Get_Journals, Get_Account_Sets, Get_Cost_Centers): a scenario collection, a renderer
+for one record, and which window criteria the operation accepts. Window criteria of a style the
+operation does not offer get a validation fault rather than being ignored, so a client asking the
+wrong way fails loudly instead of silently loading the whole collection.
+
+It also serves Workday's REST side, just enough for the project:
+
+* ``POST /ccx/oauth2/{tenant}/token``: the refresh-token grant with HTTP Basic client credentials,
+  optionally rotating refresh tokens; issued access tokens expire after ``access_token_lifetime``
+  and are accepted as ``Authorization: Bearer`` on SOAP too.
+* ``GET /ccx/api/v1/{tenant}/organizations?type=Cost_Center&limit=&offset=`` (and ``/{id}``): the
+  cost centers as of now, Workday REST paging (``{"total", "data"}``, limit at most 100).
 
 The sandbox is a test fixture: it imports nothing from the rest of ``mlc_dagster`` on purpose, so
 that a client passing against it proves it speaks the protocol, not that it agrees with itself.
@@ -24,10 +38,13 @@ that a client passing against it proves it speaks the protocol, not that it agre
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import math
 import re
+import secrets
 import socket
 import threading
 import time
@@ -39,15 +56,30 @@ from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
-from mlc_dagster.sandbox.scenario import Scenario, SupplierInvoiceVersion, VersionedRecord, select_versions
+from mlc_dagster.sandbox.scenario import (
+    ACCOUNT_SET_ID,
+    AccountSetVersion,
+    CostCenterVersion,
+    JournalEntryVersion,
+    PaymentVersion,
+    PurchaseOrderVersion,
+    Scenario,
+    SupplierInvoiceVersion,
+    SupplierVersion,
+    VersionedRecord,
+    select_versions,
+)
 
 __all__ = [
     "FAULT_KINDS",
     "OPERATIONS",
+    "REST_FAULT_KINDS",
+    "REST_OPERATIONS",
     "InjectedFault",
     "Operation",
     "RequestRecord",
@@ -79,7 +111,19 @@ FAULT_KINDS = frozenset(
     }
 )
 
+# What can go wrong on the REST side: gateway errors, timing, broken bodies, and a token that
+# expires between the client's check and the server's (SOAP-only kinds make no sense there).
+REST_FAULT_KINDS = frozenset(
+    {"http_500", "http_502", "http_503", "http_504", "http_429", "slow", "drop", "malformed", "expired_token"}
+)
+REST_OPERATIONS = frozenset({"token", "organizations"})  # operation names for inject()
+
+REST_DEFAULT_LIMIT = 20
+REST_MAX_LIMIT = 100
+
 _PATH_RE = re.compile(r"^/ccx/service/(?P<tenant>[^/]+)/(?P<service>[^/]+)/(?P<version>[^/]+)/?$")
+_TOKEN_PATH_RE = re.compile(r"^/ccx/oauth2/(?P<tenant>[^/]+)/token/?$")
+_ORGANIZATIONS_PATH_RE = re.compile(r"^/ccx/api/v1/(?P<tenant>[^/]+)/organizations(?:/(?P<item>[^/]+))?/?$")
 
 
 def _wd(name: str) -> str:
@@ -119,6 +163,16 @@ class _ReferenceCache:
     def __init__(self, scenario: Scenario) -> None:
         self._scenario = scenario
         self._cache: dict[tuple[str, str], str] = {}
+        # Only renamed suppliers need an as-of lookup for their descriptor; the rest have one name.
+        self._renamed = {
+            supplier_id
+            for supplier_id, supplier in scenario.suppliers.items()
+            if len({v.name for v in supplier.versions}) > 1
+        }
+        self._accounts = scenario.account_set.latest.accounts_by_id() if scenario.account_sets else {}
+
+    def at(self, as_of: datetime) -> _Refs:
+        return _Refs(self, as_of)
 
     def get(self, kind: str, key: str) -> str:
         fragment = self._cache.get((kind, key))
@@ -127,12 +181,25 @@ class _ReferenceCache:
             self._cache[(kind, key)] = fragment
         return fragment
 
+    def supplier(self, element: str, supplier_id: str, as_of: datetime) -> str:
+        """A reference to a supplier whose descriptor is its name as of ``as_of``."""
+        supplier = self._scenario.suppliers[supplier_id]
+        name = supplier.name
+        if supplier_id in self._renamed:
+            name = (supplier.as_of(as_of) or supplier.versions[0]).name
+        key = (element, f"{supplier_id}\x00{name}")
+        fragment = self._cache.get(key)
+        if fragment is None:
+            fragment = _reference(element, name, (("WID", supplier.wid), ("Supplier_ID", supplier_id)))
+            self._cache[key] = fragment
+        return fragment
+
     def _render(self, kind: str, key: str) -> str:
         s = self._scenario
-        if kind == "company":
+        if kind in ("company", "line_company"):
             company = s.companies[key]
             return _reference(
-                "Company_Reference",
+                "Company_Reference" if kind == "company" else "Line_Company_Reference",
                 company.name,
                 (("WID", company.wid), ("Company_Reference_ID", company.company_id)),
             )
@@ -144,10 +211,11 @@ class _ReferenceCache:
             return _reference(
                 "Supplier_Reference", supplier.name, (("WID", supplier.wid), ("Supplier_ID", key))
             )
-        if kind == "document_status":
+        if kind in ("document_status", "po_status"):
             status = s.document_statuses[key]
+            element = "Invoice" if kind == "document_status" else "Purchase_Order"
             return _reference(
-                "Invoice_Document_Status_Reference",
+                f"{element}_Document_Status_Reference",
                 status.name,
                 (("WID", status.wid), ("Document_Status_ID", key)),
             )
@@ -158,10 +226,10 @@ class _ReferenceCache:
                 status.name,
                 (("WID", status.wid), ("Document_Payment_Status_ID", key)),
             )
-        if kind == "spend_category":
+        if kind in ("spend_category", "resource_category"):
             category = s.spend_categories[key]
             return _reference(
-                "Spend_Category_Reference",
+                "Spend_Category_Reference" if kind == "spend_category" else "Resource_Category_Reference",
                 category.name,
                 (("WID", category.wid), ("Spend_Category_ID", key)),
             )
@@ -172,12 +240,75 @@ class _ReferenceCache:
                 cost_center.descriptor,
                 (("WID", cost_center.wid), ("Cost_Center_Reference_ID", key)),
             )
-        raise KeyError(kind)
+        if kind == "purchase_order":
+            order = s.purchase_orders[key]
+            return _reference(
+                "Purchase_Order_Reference",
+                f"Purchase Order: {key}",
+                (("WID", order.wid), ("Purchase_Order_Reference_ID", key)),
+            )
+        if kind == "settlement_run":
+            run = s.settlement_runs[key]
+            return _reference("Settlement_Run_Reference", key, (("WID", run.wid), ("Settlement_Run_ID", key)))
+        if kind == "ledger_account":
+            return self._ledger_account(key)
+        enumeration = {
+            "supplier_category": ("Supplier_Category_Reference", "Supplier_Category_ID", s.supplier_categories),
+            "payment_terms": ("Payment_Terms_Reference", "Payment_Terms_ID", s.payment_terms),
+            "supplier_status": ("Status_Reference", "Business_Entity_Status_Value_ID", s.supplier_statuses),
+            "journal_status": ("Journal_Status_Reference", "Journal_Entry_Status_ID", s.journal_statuses),
+            "journal_source": ("Journal_Source_Reference", "Journal_Source_ID", s.journal_sources),
+            "ledger_account_type": (
+                "Ledger_Account_Type_Reference",
+                "Ledger_Account_Type_ID",
+                s.ledger_account_types,
+            ),
+        }.get(kind)
+        if enumeration is None:
+            raise KeyError(kind)
+        element, id_type, values = enumeration
+        value = values[key]
+        return _reference(element, value.name, (("WID", value.wid), (id_type, key)))
+
+    def _ledger_account(self, key: str) -> str:
+        # A ledger account ID is only unique within its account set, hence the parent attributes.
+        parent = f' wd:parent_type="Account_Set_ID" wd:parent_id="{ACCOUNT_SET_ID}"'
+        account = self._accounts.get(key)
+        id_xml = f'<wd:ID wd:type="Ledger_Account_ID"{parent}>{escape(key)}</wd:ID>'
+        if account is None:
+            # An account the tenant does not know (the planted typo) has no WID or descriptor.
+            return f"<wd:Ledger_Account_Reference>{id_xml}</wd:Ledger_Account_Reference>"
+        return (
+            f"<wd:Ledger_Account_Reference wd:Descriptor={quoteattr(account.descriptor)}>"
+            f'<wd:ID wd:type="WID">{account.wid}</wd:ID>{id_xml}</wd:Ledger_Account_Reference>'
+        )
 
 
-def _render_supplier_invoice(
-    refs: _ReferenceCache, v: SupplierInvoiceVersion, include_reference: bool
-) -> str:
+class _Refs:
+    """The reference cache bound to one request's as-of moment (for as-of descriptors)."""
+
+    __slots__ = ("_cache", "as_of")
+
+    def __init__(self, cache: _ReferenceCache, as_of: datetime) -> None:
+        self._cache = cache
+        self.as_of = as_of
+
+    def get(self, kind: str, key: str) -> str:
+        return self._cache.get(kind, key)
+
+    def supplier(self, supplier_id: str, element: str = "Supplier_Reference") -> str:
+        return self._cache.supplier(element, supplier_id, self.as_of)
+
+
+def _bool(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _updated(moment: datetime) -> str:
+    return f"<wd:Last_Updated_DateTime>{format_datetime(moment)}</wd:Last_Updated_DateTime>"
+
+
+def _render_supplier_invoice(refs: _Refs, v: SupplierInvoiceVersion, include_reference: bool) -> str:
     parts: list[str] = ["<wd:Supplier_Invoice>"]
     if include_reference:
         parts.append(
@@ -188,6 +319,7 @@ def _render_supplier_invoice(
             )
         )
     amount = _money(v.control_amount_total)
+    purchase_order = "" if v.purchase_order_id is None else refs.get("purchase_order", v.purchase_order_id)
     parts.append(
         "<wd:Supplier_Invoice_Data>"
         f"<wd:Supplier_Invoice_ID>{v.supplier_invoice_id}</wd:Supplier_Invoice_ID>"
@@ -195,15 +327,16 @@ def _render_supplier_invoice(
         f"{refs.get('document_status', v.document_status_id)}"
         f"{refs.get('company', v.company_id)}"
         f"{refs.get('currency', v.currency_id)}"
-        f"{refs.get('supplier', v.supplier_id)}"
+        f"{refs.supplier(v.supplier_id)}"
+        f"{purchase_order}"
         f"<wd:Invoice_Date>{v.invoice_date.isoformat()}</wd:Invoice_Date>"
         f"<wd:Due_Date>{v.due_date.isoformat()}</wd:Due_Date>"
-        f"<wd:On_Hold>{1 if v.on_hold else 0}</wd:On_Hold>"
+        f"<wd:On_Hold>{_bool(v.on_hold)}</wd:On_Hold>"
         f"<wd:Control_Amount_Total>{amount}</wd:Control_Amount_Total>"
         f"<wd:Gross_Invoice_Amount>{_money(v.gross_invoice_amount)}</wd:Gross_Invoice_Amount>"
         f"{refs.get('payment_status', v.payment_status_id)}"
         f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
-        f"<wd:Last_Updated_DateTime>{format_datetime(v.entered_at)}</wd:Last_Updated_DateTime>"
+        f"{_updated(v.entered_at)}"
     )
     for line in v.lines:
         parts.append(
@@ -222,7 +355,208 @@ def _render_supplier_invoice(
     return "".join(parts)
 
 
+def _render_supplier(refs: _Refs, v: SupplierVersion, include_reference: bool) -> str:
+    reference = (
+        _reference("Supplier_Reference", v.name, (("WID", v.wid), ("Supplier_ID", v.supplier_id)))
+        if include_reference
+        else ""
+    )
+    return (
+        f"<wd:Supplier>{reference}<wd:Supplier_Data>"
+        f"<wd:Supplier_ID>{escape(v.supplier_id)}</wd:Supplier_ID>"
+        f"<wd:Supplier_Name>{escape(v.name)}</wd:Supplier_Name>"
+        f"{refs.get('supplier_category', v.supplier_category_id)}"
+        f"{refs.get('currency', v.currency_id)}"
+        f"{refs.get('payment_terms', v.payment_terms_id)}"
+        f"<wd:Supplier_Status_Data>{refs.get('supplier_status', v.status)}</wd:Supplier_Status_Data>"
+        f"{_updated(v.entered_at)}"
+        "</wd:Supplier_Data></wd:Supplier>"
+    )
+
+
+def _render_purchase_order(refs: _Refs, v: PurchaseOrderVersion, include_reference: bool) -> str:
+    parts: list[str] = ["<wd:Purchase_Order>"]
+    if include_reference:
+        parts.append(
+            _reference(
+                "Purchase_Order_Reference",
+                f"Purchase Order: {v.purchase_order_id}",
+                (("WID", v.wid), ("Purchase_Order_Reference_ID", v.purchase_order_id)),
+            )
+        )
+    parts.append(
+        "<wd:Purchase_Order_Data>"
+        f"<wd:Purchase_Order_ID>{escape(v.purchase_order_id)}</wd:Purchase_Order_ID>"
+        f"<wd:Document_Number>{escape(v.document_number)}</wd:Document_Number>"
+        f"{refs.get('po_status', v.document_status_id)}"
+        f"{refs.get('company', v.company_id)}"
+        f"{refs.supplier(v.supplier_id)}"
+        f"<wd:Document_Date>{v.document_date.isoformat()}</wd:Document_Date>"
+        f"<wd:Due_Date>{v.due_date.isoformat()}</wd:Due_Date>"
+        f"{refs.get('currency', v.currency_id)}"
+        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
+        f"{_updated(v.entered_at)}"
+    )
+    for line in v.lines:
+        parts.append(
+            "<wd:Goods_Line_Data>"
+            f"<wd:Goods_Purchase_Order_Line_ID>{escape(line.line_id)}</wd:Goods_Purchase_Order_Line_ID>"
+            f"<wd:Line_Number>{line.line_number}</wd:Line_Number>"
+            f"<wd:Item_Description>{escape(line.item_description)}</wd:Item_Description>"
+            f"{refs.get('resource_category', line.spend_category_id)}"
+            f"<wd:Quantity>{_money(line.quantity)}</wd:Quantity>"
+            f"<wd:Unit_Cost>{_money(line.unit_cost)}</wd:Unit_Cost>"
+            f"<wd:Extended_Amount>{_money(line.extended_amount)}</wd:Extended_Amount>"
+            f"<wd:Due_Date>{line.due_date.isoformat()}</wd:Due_Date>"
+            "</wd:Goods_Line_Data>"
+        )
+    parts.append("</wd:Purchase_Order_Data></wd:Purchase_Order>")
+    return "".join(parts)
+
+
+def _render_payment(refs: _Refs, v: PaymentVersion, include_reference: bool) -> str:
+    parts: list[str] = ["<wd:Payment>"]
+    if include_reference:
+        parts.append(
+            _reference(
+                "Payment_Reference",
+                f"Payment: {v.payment_id}",
+                (("WID", v.wid), ("Payment_Reference_ID", v.payment_id)),
+            )
+        )
+    # Element order of v28's Payment_WWS_Data: the settlement run sits beside Payment_Group_Data,
+    # not inside it. Payment_ID is not in v28; it is emitted as the tenant-facing ID.
+    parts.append(
+        "<wd:Payment_Data>"
+        f"<wd:Payment_ID>{escape(v.payment_id)}</wd:Payment_ID>"
+        f"<wd:Payment_Group_Data><wd:Payment_Date>{v.payment_date.isoformat()}</wd:Payment_Date>"
+        "</wd:Payment_Group_Data>"
+        f"{refs.get('settlement_run', v.settlement_run_id)}"
+        f"<wd:Payment_Status>{escape(v.payment_status)}</wd:Payment_Status>"
+        f"<wd:Payment_Reference_Number>{escape(v.payment_reference_number)}</wd:Payment_Reference_Number>"
+        f"<wd:Payment_Amount>{_money(v.payment_amount)}</wd:Payment_Amount>"
+        f"{refs.get('currency', v.currency_id)}"
+        f"{refs.get('company', v.company_id)}"
+        f"{refs.supplier(v.supplier_id, 'Receiving_Party_Reference')}"
+        f"{_updated(v.entered_at)}"
+    )
+    for r in v.remittances:
+        document = _reference(
+            "Document_Reference",
+            f"Supplier Invoice: {r.document_id}",
+            (("WID", r.document_wid), ("Supplier_Invoice_Reference_ID", r.document_id)),
+        )
+        parts.append(
+            "<wd:Remittance_Data><wd:Document_Remittance_Data>"
+            f"<wd:Document_Type>{escape(r.document_type)}</wd:Document_Type>"
+            f"<wd:Document_ID>{escape(r.document_id)}</wd:Document_ID>"
+            f"{document}"
+            f"<wd:Document_Date>{r.document_date.isoformat()}</wd:Document_Date>"
+            f"<wd:Total_Payable_Amount>{_money(r.total_payable_amount)}</wd:Total_Payable_Amount>"
+            f"<wd:Amount_Paid>{_money(r.amount_paid)}</wd:Amount_Paid>"
+            f"<wd:Amount_Due>{_money(r.amount_due)}</wd:Amount_Due>"
+            f"<wd:Discount_Taken>{_money(r.discount_taken)}</wd:Discount_Taken>"
+            "</wd:Document_Remittance_Data></wd:Remittance_Data>"
+        )
+    parts.append("</wd:Payment_Data></wd:Payment>")
+    return "".join(parts)
+
+
+def _render_journal(refs: _Refs, v: JournalEntryVersion, include_reference: bool) -> str:
+    parts: list[str] = ["<wd:Journal_Entry>"]
+    if include_reference:
+        parts.append(
+            _reference(
+                "Journal_Entry_Reference",
+                f"Journal Entry: {v.journal_entry_id}",
+                (("WID", v.wid), ("Journal_Entry_Reference_ID", v.journal_entry_id)),
+            )
+        )
+    parts.append(
+        "<wd:Journal_Entry_Data>"
+        f"<wd:Journal_Number>{escape(v.journal_number)}</wd:Journal_Number>"
+        f"{refs.get('journal_status', v.journal_status_id)}"
+        f"{refs.get('company', v.company_id)}"
+        f"{refs.get('currency', v.currency_id)}"
+        f"<wd:Accounting_Date>{v.accounting_date.isoformat()}</wd:Accounting_Date>"
+        f"{refs.get('journal_source', v.journal_source_id)}"
+        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
+        f"<wd:Total_Ledger_Debits>{_money(v.total_ledger_debits)}</wd:Total_Ledger_Debits>"
+        f"<wd:Total_Ledger_Credits>{_money(v.total_ledger_credits)}</wd:Total_Ledger_Credits>"
+        f"<wd:Intercompany_Journal>{_bool(v.intercompany)}</wd:Intercompany_Journal>"
+        f"{_updated(v.entered_at)}"
+    )
+    for line in v.lines:
+        # Workday leaves out the side of a line that is zero.
+        debit = f"<wd:Debit_Amount>{_money(line.debit_amount)}</wd:Debit_Amount>" if line.debit_amount else ""
+        credit = f"<wd:Credit_Amount>{_money(line.credit_amount)}</wd:Credit_Amount>" if line.credit_amount else ""
+        worktag = "" if line.cost_center_id is None else refs.get("cost_center", line.cost_center_id)
+        parts.append(
+            "<wd:Journal_Entry_Line_Data>"
+            f"<wd:Line_Order>{line.line_order}</wd:Line_Order>"
+            f"{refs.get('line_company', line.company_id)}"
+            f"{refs.get('ledger_account', line.ledger_account_id)}"
+            f"{debit}{credit}"
+            f"{refs.get('currency', line.currency_id)}"
+            f"<wd:Memo>{escape(line.memo)}</wd:Memo>"
+            f"{worktag}"
+            "</wd:Journal_Entry_Line_Data>"
+        )
+    parts.append("</wd:Journal_Entry_Data></wd:Journal_Entry>")
+    return "".join(parts)
+
+
+def _render_account_set(refs: _Refs, v: AccountSetVersion, include_reference: bool) -> str:
+    parts: list[str] = ["<wd:Account_Set>"]
+    if include_reference:
+        parts.append(
+            _reference("Account_Set_Reference", v.name, (("WID", v.wid), ("Account_Set_ID", v.account_set_id)))
+        )
+    parts.append(
+        "<wd:Account_Set_Data>"
+        f"<wd:Account_Set_ID>{escape(v.account_set_id)}</wd:Account_Set_ID>"
+        f"<wd:Account_Set_Name>{escape(v.name)}</wd:Account_Set_Name>"
+        f"{_updated(v.entered_at)}"
+    )
+    for account in v.ledger_accounts:
+        parts.append(
+            "<wd:Ledger_Account_Data>"
+            f"<wd:Ledger_Account_Identifier>{escape(account.ledger_account_id)}</wd:Ledger_Account_Identifier>"
+            f"<wd:Ledger_Account_Name>{escape(account.name)}</wd:Ledger_Account_Name>"
+            f"{refs.get('ledger_account_type', account.account_type_id)}"
+            f"<wd:Retired>{_bool(account.retired)}</wd:Retired>"
+            "</wd:Ledger_Account_Data>"
+        )
+    parts.append("</wd:Account_Set_Data></wd:Account_Set>")
+    return "".join(parts)
+
+
+def _render_cost_center(refs: _Refs, v: CostCenterVersion, include_reference: bool) -> str:
+    reference = (
+        _reference(
+            "Cost_Center_Reference",
+            f"{v.cost_center_id} {v.name}",
+            (("WID", v.wid), ("Cost_Center_Reference_ID", v.cost_center_id)),
+        )
+        if include_reference
+        else ""
+    )
+    return (
+        f"<wd:Cost_Center>{reference}<wd:Cost_Center_Data><wd:Organization_Data>"
+        f"<wd:ID>{escape(v.cost_center_id)}</wd:ID>"
+        f"<wd:Organization_Name>{escape(v.name)}</wd:Organization_Name>"
+        f"<wd:Organization_Code>{escape(v.code)}</wd:Organization_Code>"
+        f"<wd:Organization_Active>{_bool(v.active)}</wd:Organization_Active>"
+        f"</wd:Organization_Data>{_updated(v.entered_at)}</wd:Cost_Center_Data></wd:Cost_Center>"
+    )
+
+
 # --------------------------------------------------------------------------- operations
+
+
+WindowStyle = Literal["transaction_log", "flat"]
+_TRANSACTION_LOG: frozenset[WindowStyle] = frozenset({"transaction_log"})
+_FLAT: frozenset[WindowStyle] = frozenset({"flat"})
 
 
 @dataclass(frozen=True)
@@ -231,18 +565,26 @@ class Operation:
 
     ``records`` yields the scenario collection in response order (by business ID).
     ``reference_ids`` lists the (ID type, value) pairs a Request_References entry can match.
+    ``windows`` are the updated-window criteria styles it accepts: ``transaction_log``
+    (Transaction_Log_Criteria_Data/Transaction_Date_Range_Data/Updated_From, Updated_Through) and
+    ``flat`` (Updated_From_Date/Updated_To_Date directly under Request_Criteria); empty for none.
     ``document_date`` plus ``document_date_criteria`` (on-or-after, on-or-before element names)
-    give the operation's document-date window, if it has one.
+    give the operation's document-date window, if it has one; the elements are read directly
+    under Request_Criteria and, if ``document_date_container`` is set, inside that element too.
     """
 
     name: str  # e.g. Get_Supplier_Invoices
     service: str  # e.g. Resource_Management
     reference_element: str  # e.g. Supplier_Invoice_Reference (in Request_References)
     records: Callable[[Scenario], Iterable[VersionedRecord[Any]]]
-    render: Callable[[_ReferenceCache, Any, bool], str]
+    render: Callable[[_Refs, Any, bool], str]
     reference_ids: Callable[[Any], Iterable[tuple[str, str]]]
+    windows: frozenset[WindowStyle] = frozenset({"transaction_log", "flat"})
     document_date: Callable[[Any], date] | None = None
     document_date_criteria: tuple[str, str] | None = None
+    document_date_container: str | None = None
+    # Other spellings of reference_element seen in some WSDL versions (v28 journals).
+    alternate_reference_elements: tuple[str, ...] = ()
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -255,6 +597,65 @@ OPERATIONS: tuple[Operation, ...] = (
         reference_ids=lambda v: (("WID", v.wid), ("Supplier_Invoice_Reference_ID", v.supplier_invoice_id)),
         document_date=lambda v: v.invoice_date,
         document_date_criteria=("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before"),
+    ),
+    Operation(
+        name="Get_Suppliers",
+        service="Resource_Management",
+        reference_element="Supplier_Reference",
+        records=lambda scenario: scenario.suppliers.values(),
+        render=_render_supplier,
+        reference_ids=lambda v: (("WID", v.wid), ("Supplier_ID", v.supplier_id)),
+        windows=_FLAT,
+    ),
+    Operation(
+        name="Get_Purchase_Orders",
+        service="Resource_Management",
+        reference_element="Purchase_Order_Reference",
+        records=lambda scenario: scenario.purchase_orders.values(),
+        render=_render_purchase_order,
+        reference_ids=lambda v: (("WID", v.wid), ("Purchase_Order_Reference_ID", v.purchase_order_id)),
+        windows=_FLAT,
+    ),
+    Operation(
+        name="Get_Payments",
+        service="Settlement_Services",
+        reference_element="Payment_Reference",
+        records=lambda scenario: scenario.payments.values(),
+        render=_render_payment,
+        reference_ids=lambda v: (("WID", v.wid), ("Payment_Reference_ID", v.payment_id)),
+        windows=_TRANSACTION_LOG,
+        document_date=lambda v: v.payment_date,
+        # Spelled with "on_Date_Or" exactly like this in Workday's payment criteria.
+        document_date_criteria=("Payment_Date_on_Date_Or_After", "Payment_Date_on_Date_Or_Before"),
+        document_date_container="General_Payment_Criteria",
+    ),
+    Operation(
+        name="Get_Journals",
+        service="Financial_Management",
+        reference_element="Journal_Entry_Reference",
+        records=lambda scenario: scenario.journals.values(),
+        render=_render_journal,
+        reference_ids=lambda v: (("WID", v.wid), ("Journal_Entry_Reference_ID", v.journal_entry_id)),
+        windows=_FLAT,
+        alternate_reference_elements=("JournalEntryReference",),
+    ),
+    Operation(
+        name="Get_Account_Sets",
+        service="Financial_Management",
+        reference_element="Account_Set_Reference",
+        records=lambda scenario: scenario.account_sets.values(),
+        render=_render_account_set,
+        reference_ids=lambda v: (("WID", v.wid), ("Account_Set_ID", v.account_set_id)),
+        windows=frozenset(),
+    ),
+    Operation(
+        name="Get_Cost_Centers",
+        service="Financial_Management",
+        reference_element="Cost_Center_Reference",
+        records=lambda scenario: scenario.cost_centers.values(),
+        render=_render_cost_center,
+        reference_ids=lambda v: (("WID", v.wid), ("Cost_Center_Reference_ID", v.cost_center_id)),
+        windows=_FLAT,
     ),
 )
 
@@ -403,6 +804,8 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
         if log is None:  # some WSDL versions name it without the _Data suffix
             log = criteria.find(_wd("Transaction_Log_Criteria"))
         date_range = None if log is None else log.find(_wd("Transaction_Date_Range_Data"))
+        if log is not None and "transaction_log" not in operation.windows:
+            raise _unsupported_criteria(operation, etree.QName(log).localname, xpath)
         if date_range is not None:
             range_xpath = f"{xpath}/wd:Transaction_Log_Criteria_Data[1]/wd:Transaction_Date_Range_Data[1]"
             values["window_style"] = "transaction_log"
@@ -415,15 +818,23 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
         for name, key in (("Updated_From_Date", "updated_from"), ("Updated_To_Date", "updated_through")):
             text = _text(criteria, name)
             if text is not None:
+                if "flat" not in operation.windows:
+                    raise _unsupported_criteria(operation, name, xpath)
                 values["window_style"] = values.get("window_style", "flat")
                 values[key] = _parse_datetime(text, f"{xpath}/wd:{name}[1]")
         if operation.document_date_criteria is not None:
-            for name, key in zip(
-                operation.document_date_criteria, ("document_date_from", "document_date_to"), strict=True
-            ):
-                text = _text(criteria, name)
-                if text is not None:
-                    values[key] = _parse_date(text, f"{xpath}/wd:{name}[1]")
+            holders = [(criteria, xpath)]
+            container = operation.document_date_container
+            inner = None if container is None else criteria.find(_wd(container))
+            if inner is not None:
+                holders.append((inner, f"{xpath}/wd:{container}[1]"))
+            for holder, holder_xpath in holders:
+                for name, key in zip(
+                    operation.document_date_criteria, ("document_date_from", "document_date_to"), strict=True
+                ):
+                    text = _text(holder, name)
+                    if text is not None:
+                        values[key] = _parse_date(text, f"{holder_xpath}/wd:{name}[1]")
         start, end = values.get("updated_from"), values.get("updated_through")
         if start is not None and end is not None and start > end:
             raise validation_fault("Updated From must be on or before Updated Through", xpath=f"{xpath}")
@@ -433,7 +844,8 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
         skip = references.get(_wd("Skip_Non_Existing_Instances"))
         values["skip_non_existing"] = skip is not None and _parse_bool(skip, root_xpath)
         ids: list[tuple[str, str]] = []
-        for reference in references.iterfind(_wd(operation.reference_element)):
+        element_names = {_wd(operation.reference_element), *map(_wd, operation.alternate_reference_elements)}
+        for reference in (child for child in references if child.tag in element_names):
             for id_element in reference.iterfind(_wd("ID")):
                 id_type = id_element.get(_wd("type"))
                 if id_type is None or id_element.text is None:
@@ -485,6 +897,14 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
     return _Query(**values)
 
 
+def _unsupported_criteria(operation: Operation, element: str, xpath: str) -> _Fault:
+    # The XSD would reject an element the criteria type does not declare. Message UNCONFIRMED.
+    return validation_fault(
+        f"Element {element} is not valid in the Request_Criteria of {operation.name}",
+        xpath=f"{xpath}/wd:{element}[1]",
+    )
+
+
 def _echo_criteria(operation: Operation, query: _Query) -> str:
     if query.references is not None:
         skip = ' wd:Skip_Non_Existing_Instances="1"' if query.skip_non_existing else ""
@@ -513,10 +933,15 @@ def _echo_criteria(operation: Operation, query: _Query) -> str:
             parts.append(f"<wd:Updated_To_Date>{format_datetime(query.updated_through)}</wd:Updated_To_Date>")
     if operation.document_date_criteria is not None:
         after, before = operation.document_date_criteria
+        dates = ""
         if query.document_date_from is not None:
-            parts.append(f"<wd:{after}>{query.document_date_from.isoformat()}</wd:{after}>")
+            dates += f"<wd:{after}>{query.document_date_from.isoformat()}</wd:{after}>"
         if query.document_date_to is not None:
-            parts.append(f"<wd:{before}>{query.document_date_to.isoformat()}</wd:{before}>")
+            dates += f"<wd:{before}>{query.document_date_to.isoformat()}</wd:{before}>"
+        container = operation.document_date_container
+        if dates and container is not None:
+            dates = f"<wd:{container}>{dates}</wd:{container}>"
+        parts.append(dates)
     return f"<wd:Request_Criteria>{''.join(parts)}</wd:Request_Criteria>"
 
 
@@ -579,7 +1004,11 @@ class InjectedFault:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One SOAP request as the sandbox saw it; tests use these to check client behaviour."""
+    """One request as the sandbox saw it; tests use these to check client behaviour.
+
+    REST requests have ``service`` "REST", ``operation`` "token" or "organizations", and
+    ``count`` the page limit asked for.
+    """
 
     operation: str | None
     service: str | None
@@ -588,11 +1017,12 @@ class RequestRecord:
     as_of: datetime | None
     status: int
     outcome: str  # "ok", or the fault kind served ("authentication", "http_503", "slow", ...)
-    authenticated_with: str | None  # "password", "bearer" or None
+    authenticated_with: str | None  # "password", "bearer", "client" (token endpoint) or None
 
 
 _HTML_STATUS = {
     500: "Internal Server Error",
+    401: "Unauthorized",
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
@@ -610,6 +1040,11 @@ class WorkdaySandbox:
 
         with WorkdaySandbox(Scenario.generate(scale=0.1)) as wd:
             client = SomeClient(wd.soap_url, wd.username, wd.tenant, wd.password)
+            rest = SomeRestClient(wd.token_url, wd.rest_url, wd.client_id, wd.client_secret,
+                                  wd.refresh_token)
+
+    The OAuth2 side holds one registered API client and one refresh token; ``rotate_refresh_tokens``
+    makes each refresh return a new refresh token and invalidate the old one.
     """
 
     def __init__(
@@ -622,6 +1057,11 @@ class WorkdaySandbox:
         port: int = 0,
         api_version: str = "v46.1",
         operations: Sequence[Operation] = OPERATIONS,
+        client_id: str = "mlc-sandbox-client",
+        client_secret: str = "sandbox-client-secret",  # noqa: S107 - documented test credential
+        refresh_token: str = "sandbox-refresh-token",  # noqa: S107 - documented test credential
+        access_token_lifetime: float = 3600.0,
+        rotate_refresh_tokens: bool = False,
     ) -> None:
         self.scenario = scenario
         self.tenant = tenant
@@ -639,6 +1079,15 @@ class WorkdaySandbox:
         self._requests_by_operation: Counter[str] = Counter()
         self._faults_served: Counter[str] = Counter()
         self._log: deque[RequestRecord] = deque(maxlen=10_000)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._refresh_token_valid = True
+        self.access_token_lifetime = access_token_lifetime
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self._access_tokens: dict[str, float] = {}  # token -> time.monotonic() it expires at
+        self._token_requests = 0
+        self._rest_requests: Counter[str] = Counter()
         self._server: _SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -717,6 +1166,76 @@ class WorkdaySandbox:
         with self._lock:
             self._bearer_tokens.discard(token)
 
+    # -- REST and OAuth2
+
+    @property
+    def rest_url(self) -> str:
+        """REST root; resources are ``{rest_url}/v1/{tenant}/...``."""
+        return f"{self.base_url}/ccx/api"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/ccx/oauth2/{self.tenant}/token"
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self._client_secret
+
+    @property
+    def refresh_token(self) -> str:
+        """The latest refresh token issued: valid unless ``revoke_refresh_token`` was called."""
+        with self._lock:
+            return self._refresh_token
+
+    @property
+    def refresh_token_valid(self) -> bool:
+        with self._lock:
+            return self._refresh_token_valid
+
+    def revoke_refresh_token(self) -> None:
+        """As if an administrator revoked it: the next refresh gets ``invalid_grant``."""
+        with self._lock:
+            self._refresh_token_valid = False
+
+    def issue_refresh_token(self, token: str | None = None) -> str:
+        """As if an administrator generated a new one ("Manage Refresh Tokens for Integrations")."""
+        with self._lock:
+            self._refresh_token = token or secrets.token_urlsafe(32)
+            self._refresh_token_valid = True
+            return self._refresh_token
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far is expired from now on (on REST and SOAP)."""
+        now = time.monotonic()
+        with self._lock:
+            for token in self._access_tokens:
+                self._access_tokens[token] = min(self._access_tokens[token], now)
+
+    @property
+    def token_requests(self) -> int:
+        """Requests to the token endpoint, whatever their outcome."""
+        with self._lock:
+            return self._token_requests
+
+    @property
+    def rest_requests(self) -> Counter[str]:
+        """REST requests (token endpoint included) per URL path, whatever their outcome; a copy."""
+        with self._lock:
+            return Counter(self._rest_requests)
+
+    def _token_state(self, token: str) -> Literal["valid", "expired", "unknown"]:
+        with self._lock:
+            if token in self._bearer_tokens:
+                return "valid"  # registered by hand: never expires
+            expires_at = self._access_tokens.get(token)
+        if expires_at is None:
+            return "unknown"
+        return "valid" if time.monotonic() < expires_at else "expired"
+
     # -- fault injection
 
     def inject(
@@ -731,12 +1250,20 @@ class WorkdaySandbox:
     ) -> InjectedFault:
         """Serve ``kind`` instead of (or, for "slow", before) the next ``times`` matching answers.
 
-        ``operation`` is an operation name such as ``Get_Supplier_Invoices`` or ``"*"``; ``page``
-        None matches any page. Injected faults are consumed in the order they were added.
-        Credentials are still checked first: a wrong password gets the real authentication fault.
+        ``operation`` is an operation name such as ``Get_Supplier_Invoices``, a REST operation
+        (``"token"``, ``"organizations"``) or ``"*"``; ``page`` None matches any page (REST
+        requests have no page). Injected faults are consumed in the order they were added.
+        Credentials are still checked first: a wrong password, client secret or access token gets
+        the real error. REST takes the kinds in ``REST_FAULT_KINDS``; ``"expired_token"`` answers
+        with the expired-access-token 401 although the token is valid.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        known = FAULT_KINDS | REST_FAULT_KINDS
+        if kind not in known:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(known)}")
+        if operation in REST_OPERATIONS and kind not in REST_FAULT_KINDS:
+            raise ValueError(f"{kind!r} cannot be injected on REST; expected one of {sorted(REST_FAULT_KINDS)}")
+        if operation not in REST_OPERATIONS and operation != "*" and kind not in FAULT_KINDS:
+            raise ValueError(f"{kind!r} is a REST fault; inject it on 'token' or 'organizations'")
         if times < 1:
             raise ValueError("times must be at least 1")
         fault = InjectedFault(operation, kind, page, times, retry_after, delay)
@@ -753,10 +1280,10 @@ class WorkdaySandbox:
         with self._lock:
             return [f for f in self._faults if f.remaining > 0]
 
-    def _take_fault(self, operation: str, page: int | None) -> InjectedFault | None:
+    def _take_fault(self, operation: str, page: int | None, kinds: frozenset[str]) -> InjectedFault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(operation, page):
+                if fault.kind in kinds and fault.matches(operation, page):
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
@@ -767,7 +1294,8 @@ class WorkdaySandbox:
 
     @property
     def requests_by_operation(self) -> Counter[str]:
-        """SOAP requests received per operation name (faulted ones included); a copy."""
+        """Requests received per operation name (faulted ones included; REST ones as "token" and
+        "organizations"); a copy."""
         with self._lock:
             return Counter(self._requests_by_operation)
 
@@ -787,6 +1315,8 @@ class WorkdaySandbox:
             self._requests_by_operation.clear()
             self._faults_served.clear()
             self._log.clear()
+            self._token_requests = 0
+            self._rest_requests.clear()
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
@@ -800,9 +1330,10 @@ class WorkdaySandbox:
 
     def _authenticate(self, envelope: Any, authorization: str | None) -> str:
         with self._lock:
-            password, tokens = self._password, set(self._bearer_tokens)
+            password = self._password
         if authorization is not None and authorization.lower().startswith("bearer "):
-            if authorization[7:].strip() in tokens:
+            # Registered tokens and unexpired access tokens from the token endpoint both count.
+            if self._token_state(authorization[7:].strip()) == "valid":
                 return "bearer"
             raise authentication_fault()
         token = envelope.find(f"{{{SOAP_ENV_NS}}}Header/{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken")
@@ -845,7 +1376,7 @@ class WorkdaySandbox:
                     f"Operation {operation_name} is not available in {service} {version}",
                     xpath=f"/wd:{local}[1]",
                 )
-            injected = self._take_fault(operation_name, page)
+            injected = self._take_fault(operation_name, page, FAULT_KINDS)
             if injected is not None and injected.kind == "slow":
                 time.sleep(injected.delay)
             elif injected is not None:
@@ -924,11 +1455,189 @@ class WorkdaySandbox:
         # Workday omits Response_Data entirely when there is nothing on the page.
         if page_rows:
             parts.append("<wd:Response_Data>")
-            render, refs, include = operation.render, self._references, query.include_reference
+            render, refs, include = operation.render, self._references.at(query.as_of), query.include_reference
             parts.extend(render(refs, row, include) for row in page_rows)
             parts.append("</wd:Response_Data>")
         parts.append(f"</wd:{operation.name}_Response></env:Body></env:Envelope>")
         return "".join(parts)
+
+
+    # -- REST (called from handler threads)
+
+    def _rest_seen(self, path: str, token_request: bool = False) -> None:
+        with self._lock:
+            self._rest_requests[path] += 1
+            if token_request:
+                self._token_requests += 1
+
+    def handle_token(self, tenant: str, path: str, body: bytes, authorization: str | None) -> _Answer:
+        """The OAuth2 token endpoint: refresh-token grant, client authenticated by HTTP Basic."""
+        self._rest_seen(path, token_request=True)
+        if tenant != self.tenant:
+            return _Answer.json(404, {"error": "Resource not found"}, outcome="not_found").rest("token", None, None)
+        if not self._client_authenticated(authorization):
+            # RFC 6749 5.2: a client that tried HTTP Basic gets a 401 and a Basic challenge.
+            answer = _Answer.json(
+                401, {"error": "invalid_client"}, outcome="invalid_client", headers={"WWW-Authenticate": "Basic"}
+            )
+            return answer.rest("token", None, None)
+        injected = self._take_fault("token", None, REST_FAULT_KINDS)
+        if injected is not None and injected.kind == "slow":
+            time.sleep(injected.delay)
+        answer = self._grant(body)
+        if injected is not None:
+            answer = _injected_rest_answer(injected, answer)
+        return answer.rest("token", None, "client")
+
+    def _client_authenticated(self, authorization: str | None) -> bool:
+        if authorization is None or not authorization.lower().startswith("basic "):
+            return False
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        client_id, sep, client_secret = decoded.partition(":")
+        return bool(sep) and client_id == self._client_id and client_secret == self._client_secret
+
+    def _grant(self, body: bytes) -> _Answer:
+        form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            return _Answer.json(
+                400, {"error": "invalid_request", "error_description": "Missing grant_type"}, outcome="bad_request"
+            )
+        if grant_type != "refresh_token":
+            return _Answer.json(400, {"error": "unsupported_grant_type"}, outcome="unsupported_grant_type")
+        presented = form.get("refresh_token")
+        if presented is None:
+            return _Answer.json(
+                400, {"error": "invalid_request", "error_description": "Missing refresh_token"}, outcome="bad_request"
+            )
+        access_token = secrets.token_urlsafe(32)
+        with self._lock:
+            if not self._refresh_token_valid or not secrets.compare_digest(presented, self._refresh_token):
+                return _Answer.json(
+                    400,
+                    {"error": "invalid_grant", "error_description": "Invalid refresh token"},
+                    outcome="invalid_grant",
+                )
+            lifetime = self.access_token_lifetime
+            self._access_tokens[access_token] = time.monotonic() + lifetime
+            # expires_in is whole seconds (RFC 6749); a sub-second test lifetime rounds up.
+            payload: dict[str, Any] = {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": math.ceil(lifetime),
+            }
+            if self.rotate_refresh_tokens:
+                self._refresh_token = secrets.token_urlsafe(32)
+                payload["refresh_token"] = self._refresh_token
+        # Token responses must not be cached (RFC 6749 5.1).
+        return _Answer.json(200, payload, outcome="ok", headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def handle_organizations(
+        self, tenant: str, path: str, item: str | None, query: str, authorization: str | None
+    ) -> _Answer:
+        """``GET /ccx/api/v1/{tenant}/organizations[/{id}]``: cost centers as of now."""
+        self._rest_seen(path)
+        params = parse_qs(query, keep_blank_values=True)
+        raw_limit = params.get("limit", [None])[0]
+        if tenant != self.tenant:
+            return _Answer.json(404, {"error": "Resource not found"}, outcome="not_found").rest(
+                "organizations", None, None
+            )
+        token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
+        state = self._token_state(token) if token else "unknown"
+        if state == "unknown":
+            return _Answer.json(401, {"error": "Invalid resource or operation"}, outcome="unauthorized").rest(
+                "organizations", None, None
+            )
+        if state == "expired":
+            return _expired_token_answer().rest("organizations", None, None)
+        injected = self._take_fault("organizations", None, REST_FAULT_KINDS)
+        if injected is not None and injected.kind == "slow":
+            time.sleep(injected.delay)
+        answer, limit = self._organizations(tenant, item, params, raw_limit)
+        if injected is not None:
+            answer = _injected_rest_answer(injected, answer)
+        return answer.rest("organizations", limit, "bearer")
+
+    def _organizations(
+        self, tenant: str, item: str | None, params: dict[str, list[str]], raw_limit: str | None
+    ) -> tuple[_Answer, int | None]:
+        org_type = params.get("type", ["Cost_Center"])[0]
+        errors: list[str] = []
+        if org_type != "Cost_Center":
+            errors.append("type must be Cost_Center")  # the only organization type modelled
+        limit = _rest_int(raw_limit, REST_DEFAULT_LIMIT)
+        if limit is None or not 1 <= limit <= REST_MAX_LIMIT:
+            errors.append(f"limit must be between 1 and {REST_MAX_LIMIT}")
+        offset = _rest_int(params.get("offset", [None])[0], 0)
+        if offset is None or offset < 0:
+            errors.append("offset must be 0 or greater")
+        if errors:
+            payload = {"error": "Invalid request", "errors": [{"error": e} for e in errors]}
+            return _Answer.json(400, payload, outcome="bad_request"), limit
+        assert limit is not None and offset is not None  # for mypy: validated just above
+        cost_centers = select_versions(self.scenario.cost_centers.values(), datetime.now(UTC))
+        base = f"{self.base_url}/ccx/api/v1/{tenant}/organizations"
+        items = [_organization_item(v, base) for v in cost_centers]
+        if item is not None:
+            found = next((i for i in items if item in (i["id"], i["referenceID"])), None)
+            if found is None:
+                return _Answer.json(404, {"error": "Resource not found"}, outcome="not_found"), None
+            return _Answer.json(200, found, outcome="ok"), None
+        return _Answer.json(200, {"total": len(items), "data": items[offset : offset + limit]}, outcome="ok"), limit
+
+
+def _rest_int(text: str | None, default: int) -> int | None:
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _organization_item(v: CostCenterVersion, base: str) -> dict[str, Any]:
+    # UNCONFIRMED: no public spec of the organizations resource was found; these names follow
+    # Workday REST's instance shape ({id, descriptor, href}) and the project's expectations.
+    return {
+        "id": v.wid,
+        "descriptor": v.name,
+        "href": f"{base}/{v.wid}",
+        "referenceID": v.cost_center_id,
+        "code": v.code,
+        "isActive": v.active,
+        "type": {"descriptor": "Cost Center"},
+    }
+
+
+def _expired_token_answer() -> _Answer:
+    # UNCONFIRMED wording ("Invalid access token"); the challenge header is RFC 6750's.
+    return _Answer.json(
+        401,
+        {"error": "Invalid access token"},
+        outcome="expired_token",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _injected_rest_answer(injected: InjectedFault, real: _Answer) -> _Answer:
+    """What an injected REST fault turns a real answer into ("slow" only delays it)."""
+    kind = injected.kind
+    if kind == "slow":
+        return real.with_outcome("slow")
+    if kind == "expired_token":
+        return _expired_token_answer()
+    if kind.startswith("http_"):
+        status = int(kind[5:])
+        headers = {"Retry-After": str(injected.retry_after)} if status == 429 else {}
+        return _Answer.html(status, headers, outcome=kind)
+    if kind == "drop":
+        return _Answer(200, real.content_type, real.body, outcome=kind, headers=real.headers, drop=True)
+    # "malformed": a 200 whose JSON stops in the middle.
+    return _Answer(200, real.content_type, real.body[: max(1, len(real.body) // 2)], outcome=kind)
 
 
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
@@ -978,6 +1687,13 @@ class _Answer:
         return cls(status, "text/plain; charset=utf-8", text.encode("utf-8"), outcome)
 
     @classmethod
+    def json(
+        cls, status: int, payload: object, *, outcome: str, headers: dict[str, str] | None = None
+    ) -> _Answer:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return cls(status, "application/json; charset=utf-8", body, outcome, dict(headers or {}))
+
+    @classmethod
     def html(cls, status: int, headers: dict[str, str], *, outcome: str) -> _Answer:
         # What a load balancer or gateway in front of Workday sends: HTML, not SOAP.
         reason = _HTML_STATUS.get(status, "Error")
@@ -1000,6 +1716,9 @@ class _Answer:
     ) -> _Answer:
         self.record = RequestRecord(operation, service, page, count, as_of, self.status, self.outcome, auth)
         return self
+
+    def rest(self, operation: str, limit: int | None, auth: str | None) -> _Answer:
+        return self.logged(operation, "REST", None, limit, None, auth if self.status < 400 else None)
 
 
 class _SandboxHTTPServer(ThreadingHTTPServer):
@@ -1042,11 +1761,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        sandbox = self.server.sandbox
+        path, _, query = self.path.partition("?")
         if path == "/_sandbox/health":
-            sandbox = self.server.sandbox
             payload = {"ok": True, "tenant": sandbox.tenant, "api_version": sandbox.api_version}
             self._send(_Answer(200, "application/json", json.dumps(payload).encode(), outcome="ok"))
+            return
+        match = _ORGANIZATIONS_PATH_RE.match(path)
+        if match is not None:
+            self._answer(
+                lambda: sandbox.handle_organizations(
+                    match["tenant"], path, match["item"], query, self.headers.get("Authorization")
+                )
+            )
+        elif path.startswith("/ccx/api/"):
+            sandbox._rest_seen(path)
+            self._send(_Answer.json(404, {"error": "Resource not found"}, outcome="not_found"))
         else:
             self._send(_Answer.plain(404, "Not found (the sandbox serves no WSDL)", outcome="not_found"))
 
@@ -1058,18 +1788,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(_Answer.plain(400, str(error), outcome="bad_request"))
             return
-        match = _PATH_RE.match(self.path.split("?", 1)[0])
+        path = self.path.split("?", 1)[0]
+        authorization = self.headers.get("Authorization")
+        token = _TOKEN_PATH_RE.match(path)
+        if token is not None:
+            self._answer(lambda: sandbox.handle_token(token["tenant"], path, body, authorization))
+            return
+        match = _PATH_RE.match(path)
+        if match is None:
+            self._answer(lambda: _Answer.plain(404, f"Not found: {self.path}", outcome="not_found"))
+            return
+        self._answer(
+            lambda: sandbox.handle_soap(match["tenant"], match["service"], match["version"], body, authorization)
+        )
+
+    def _answer(self, handle: Callable[[], _Answer]) -> None:
+        sandbox = self.server.sandbox
         try:
-            if match is None:
-                answer = _Answer.plain(404, f"Not found: {self.path}", outcome="not_found")
-            else:
-                answer = sandbox.handle_soap(
-                    match["tenant"],
-                    match["service"],
-                    match["version"],
-                    body,
-                    self.headers.get("Authorization"),
-                )
+            answer = handle()
         except Exception as error:  # a sandbox bug must show up as an answer, not a hung client
             answer = _Answer.plain(500, f"sandbox internal error: {error!r}", outcome="internal_error")
         if answer.record is not None:

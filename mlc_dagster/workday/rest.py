@@ -200,7 +200,7 @@ class WorkdayRestClient:
                 try:
                     response = self.session.get(url, params=params, timeout=self.timeout,
                                                 headers={"Authorization": f"Bearer {token}"})
-                except (requests.ConnectionError, requests.Timeout) as exc:
+                except requests.RequestException as exc:  # reset, timeout, a body cut short
                     raise WorkdayTransientError(f"connection failed: {type(exc).__name__}",
                                                 request=described) from None
                 if response.status_code == 401 and not refreshed_after_401:

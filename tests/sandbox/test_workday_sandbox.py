@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import combinations
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
@@ -15,11 +18,16 @@ import requests
 from lxml import etree
 
 from mlc_dagster.sandbox.scenario import (
+    DUE_FROM_ACCOUNT,
+    DUE_TO_ACCOUNT,
     HIGH_VALUE_THRESHOLD,
     HOSTILE_SUPPLIER_NAME,
     NON_ASCII_SUPPLIER_NAMES,
     NORMAL_AMOUNT_CEILING,
+    UNKNOWN_LEDGER_ACCOUNT,
+    PaymentRunTruth,
     Scenario,
+    SupplierInvoice,
     SupplierInvoiceVersion,
 )
 from mlc_dagster.sandbox.workday import WorkdaySandbox
@@ -175,12 +183,14 @@ def invoice_rows(root: etree._Element) -> list[dict[str, object]]:
     return rows
 
 
-def expected_row(v: SupplierInvoiceVersion, scenario: Scenario) -> dict[str, object]:
+def expected_row(v: SupplierInvoiceVersion, scenario: Scenario, as_of: datetime) -> dict[str, object]:
+    supplier = scenario.suppliers[v.supplier_id].as_of(as_of)
+    assert supplier is not None
     return {
         "wid": v.wid,
         "id": v.supplier_invoice_id,
         "status": v.document_status_id,
-        "supplier_name": scenario.suppliers[v.supplier_id].name,
+        "supplier_name": supplier.name,  # the descriptor is the name as of the as-of moment
         "currency": v.currency_id,
         "on_hold": "1" if v.on_hold else "0",
         "amount": v.control_amount_total,
@@ -211,14 +221,25 @@ def test_scenario_is_deterministic() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{32}", wid) for wid in wids)
 
 
+def day_invoices(scenario: Scenario) -> list[SupplierInvoice]:
+    return [inv for inv in scenario.supplier_invoices.values() if inv.created_at >= scenario.day_start]
+
+
 def test_scenario_sizes_scale_and_generation_is_fast() -> None:
     small = Scenario.generate(scale=0.001)
-    assert len(small.suppliers) == 20 and len(small.supplier_invoices) == 30
+    assert len(small.suppliers) == 20 and len(day_invoices(small)) == 30
     started = time.perf_counter()
     full = Scenario.generate(scale=1.0)
     elapsed = time.perf_counter() - started
-    assert len(full.supplier_invoices) == 5000 and len(full.suppliers) == 500
-    assert elapsed < 2.0  # about 0.3 s here; generous for a shared machine
+    assert len(day_invoices(full)) == 5000 and len(full.suppliers) == 500
+    assert 400 <= len(full.supplier_invoices) - 5000 <= 1000  # the thin history
+    assert 900 <= len(full.purchase_orders) - sum(
+        1 for inv in day_invoices(full) if inv.latest.purchase_order_id
+    ) <= 1100
+    assert 300 <= len(full.payments) <= 500
+    assert len(full.journals) == 300 and len(full.cost_centers) == 40
+    assert 145 <= len(full.account_set.latest.ledger_accounts) <= 160
+    assert elapsed < 2.0  # about 0.5 s here; generous for a shared machine
 
 
 def test_scenario_contents(scenario: Scenario) -> None:
@@ -231,7 +252,7 @@ def test_scenario_contents(scenario: Scenario) -> None:
     hostile = next(s for s in scenario.suppliers.values() if s.name == HOSTILE_SUPPLIER_NAME)
     assert hostile.supplier_id in invoiced_suppliers
 
-    invoices = list(scenario.supplier_invoices.values())
+    invoices = day_invoices(scenario)
     credit_memos = [inv for inv in invoices if inv.credit_memo]
     assert len(credit_memos) >= 2
     assert all(inv.latest.control_amount_total < 0 for inv in credit_memos)
@@ -247,9 +268,12 @@ def test_scenario_contents(scenario: Scenario) -> None:
         assert all(
             t.utcoffset() == timedelta(0) and day_start <= t < day_start + timedelta(days=1) for t in times
         )
+        # Unpaid until a settlement run pays it, after its approval.
+        assert [v.payment_status_id for v in inv.versions[:-1]] == ["UNPAID"] * (len(inv.versions) - 1)
+        if inv.latest.payment_status_id != "UNPAID":
+            assert inv.latest.payment_status_id == "PAID" and inv.versions[-2].document_status_id == "APPROVED"
         for v in inv.versions:
             decimals = 0 if v.currency_id == "JPY" else 2
-            assert v.payment_status_id == "UNPAID"
             assert 1 <= len(v.lines) <= 3
             assert v.control_amount_total == sum(line.extended_amount for line in v.lines)
             assert v.control_amount_total.as_tuple().exponent == -decimals
@@ -321,7 +345,7 @@ def test_paging_with_pinned_as_of_returns_the_window_exactly_once(
         page += 1
     assert total_pages == -(-len(expected) // count)
     assert [r["id"] for r in rows] == [v.supplier_invoice_id for v in expected]  # once each, ordered
-    assert rows == [expected_row(v, scenario) for v in expected]
+    assert rows == [expected_row(v, scenario, as_of) for v in expected]
     assert sandbox.requests_by_operation["Get_Supplier_Invoices"] == total_pages
     assert {rec.as_of for rec in sandbox.request_log} == {as_of}
 
@@ -335,7 +359,7 @@ def test_as_of_hides_later_versions(url: str, scenario: Scenario) -> None:
     body = invoices_request(updated_from=at(9), updated_through=at(11), as_of=at(10), count=999)
     rows = invoice_rows(parse(post(url, body)))
     assert rows == [
-        expected_row(v, scenario) for v in scenario.invoices_changed_between(at(9), at(11), at(10))
+        expected_row(v, scenario, at(10)) for v in scenario.invoices_changed_between(at(9), at(11), at(10))
     ]
     assert all(str(r["updated"]) <= iso(at(10)) for r in rows)
 
@@ -646,3 +670,570 @@ def test_stop_closes_the_port(scenario: Scenario) -> None:
         sandbox.stop()
         with pytest.raises(requests.exceptions.ConnectionError):
             session.get(health, timeout=5)
+
+
+# --------------------------------------------------------------------------- ground truth
+# Each check re-derives a ground-truth key from the records with an independent detector, over
+# several seeds and scales (the tiny one exercises the minimum counts).
+
+
+@pytest.fixture(
+    scope="module", params=[(7, 0.1), (3, 1.0), (11, 0.001)], ids=["seed7-x0.1", "seed3-x1", "seed11-x0.001"]
+)
+def any_scenario(request: pytest.FixtureRequest, scenario: Scenario) -> Scenario:
+    seed, scale = request.param
+    return scenario if (seed, scale) == (7, 0.1) else Scenario.generate(seed=seed, scale=scale, day=DAY)
+
+
+def test_every_collection_is_versioned_in_utc_and_ordered(any_scenario: Scenario) -> None:
+    s = any_scenario
+    for name in ("suppliers", "cost_centers", "account_sets", "supplier_invoices", "purchase_orders", "payments",
+                 "journals"):
+        records = s.collection(name)
+        assert records, name
+        assert list(records) == sorted(records), name  # ID order
+        for key, record in records.items():
+            times = [v.entered_at for v in record.versions]
+            assert times == sorted(set(times)) and record.entry_times == tuple(times), (name, key)
+            assert all(t.utcoffset() == timedelta(0) and t <= s.day_end for t in times), (name, key)
+            assert {v.wid for v in record.versions} == {record.wid}, (name, key)
+            assert [v.version for v in record.versions] == list(range(1, len(times) + 1)), (name, key)
+    with pytest.raises(KeyError):
+        s.collection("invoices")
+    wids = [r.wid for name in ("suppliers", "supplier_invoices", "purchase_orders", "payments", "journals")
+            for r in s.collection(name).values()]
+    assert len(set(wids)) == len(wids)
+
+
+def test_changed_between_matches_invoices_changed_between(scenario: Scenario) -> None:
+    assert scenario.changed_between("supplier_invoices", at(9), at(12), at(15)) == (
+        scenario.invoices_changed_between(at(9), at(12), at(15))
+    )
+    changed = scenario.changed_between("suppliers", scenario.day_start, scenario.day_end)
+    assert changed and all(v.version > 1 for v in changed)
+    assert len(scenario.records_as_of("cost_centers", at(12))) == 40
+
+
+def test_overdue_invoice_ground_truth(any_scenario: Scenario) -> None:
+    s = any_scenario
+    found = {
+        invoice_id: (DAY - inv.latest.due_date).days
+        for invoice_id, inv in s.supplier_invoices.items()
+        if inv.latest.payment_status_id in ("UNPAID", "PARTIALLY_PAID") and inv.latest.due_date < DAY
+    }
+    assert found == s.ground_truth["overdue_invoice"] and len(found) >= 2
+    assert all(days >= 1 for days in found.values())
+    overdue = [s.supplier_invoices[i].latest for i in found]
+    assert {v.payment_status_id for v in overdue} == {"UNPAID", "PARTIALLY_PAID"}
+    history = [inv for inv in s.supplier_invoices.values() if inv.created_at < s.day_start]
+    assert all(s.day_start - timedelta(days=70) < inv.created_at for inv in history)
+    assert all(DAY - timedelta(days=60) <= inv.latest.invoice_date < DAY for inv in history)
+    if s.scale >= 0.1:
+        assert 0.01 <= len(found) / len(history) <= 0.03  # about 2% of the history is overdue
+    # Planted overdue invoices are history, so a poll of the day alone sees only the paid-down ones.
+    assert all(s.supplier_invoices[i].created_at < s.day_start for i in found)
+
+
+def test_journal_ground_truth(any_scenario: Scenario) -> None:
+    s = any_scenario
+    accounts = s.ledger_accounts_as_of(s.day_end)
+    closed = {cid for cid, cc in s.cost_centers.items() if not cc.active}
+    unbalanced, header, retired, intercompany = [], [], [], []
+    for journal_id, journal in s.journals.items():
+        v = journal.latest
+        assert v.journal_number == journal_id and v.accounting_date == DAY
+        assert {x.lines for x in journal.versions} == {v.lines}  # only the status changes
+        assert [x.journal_status_id for x in journal.versions] in (["DRAFT"], ["DRAFT", "POSTED"])
+        assert 2 <= len(v.lines) <= 6
+        assert all((line.debit_amount == 0) != (line.credit_amount == 0) for line in v.lines)
+        assert all(line.debit_amount >= 0 and line.credit_amount >= 0 for line in v.lines)
+        assert all(line.currency_id == v.currency_id for line in v.lines)
+        assert all(line.cost_center_id not in closed for line in v.lines)
+        debits, credits = v.line_debits, v.line_credits
+        if debits != credits:
+            unbalanced.append(journal_id)
+        if (v.total_ledger_debits, v.total_ledger_credits) != (debits, credits):
+            header.append(journal_id)
+        if any(line.ledger_account_id not in accounts or accounts[line.ledger_account_id].retired
+               for line in v.lines):
+            retired.append(journal_id)
+        ic_lines = [line for line in v.lines if line.ledger_account_id in (DUE_FROM_ACCOUNT, DUE_TO_ACCOUNT)]
+        companies = {line.company_id for line in v.lines}
+        if v.intercompany:
+            assert len(companies) == 2 and ic_lines
+            for company in companies:  # each company's side balances on its own
+                side = [line for line in v.lines if line.company_id == company]
+                assert sum(x.debit_amount for x in side) == sum(x.credit_amount for x in side)
+            if sum(line.debit_amount - line.credit_amount for line in ic_lines) != 0:
+                intercompany.append(journal_id)
+        else:
+            assert companies == {v.company_id} and not ic_lines
+    truth = s.ground_truth
+    assert unbalanced == truth["unbalanced_journal"] and len(unbalanced) >= 2
+    assert header == truth["journal_header_mismatch"] and len(header) >= 2
+    assert retired == truth["retired_account_posting"] and len(retired) >= 2
+    assert intercompany == truth["intercompany_mismatch"] and len(intercompany) >= 2
+    planted = [set(unbalanced), set(header), set(retired), set(intercompany)]
+    assert sum(map(len, planted)) == len(set().union(*planted))  # each journal has one anomaly at most
+    postings = {line.ledger_account_id for j in retired for line in s.journals[j].latest.lines}
+    assert UNKNOWN_LEDGER_ACCOUNT in postings and any(accounts.get(a) and accounts[a].retired for a in postings)
+    assert sum(j.latest.intercompany for j in s.journals.values()) > len(intercompany)  # clean ones too
+    assert {j.latest.journal_source_id for j in s.journals.values()} <= set(s.journal_sources)
+
+
+def test_duplicate_invoice_ground_truth(any_scenario: Scenario) -> None:
+    s = any_scenario
+    by_number: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_amount_and_date: dict[tuple[str, Decimal, date], list[str]] = defaultdict(list)
+    for invoice_id, inv in s.supplier_invoices.items():
+        v = inv.latest
+        by_number[(v.supplier_id, v.invoice_number)].append(invoice_id)
+        by_amount_and_date[(v.supplier_id, v.control_amount_total, v.invoice_date)].append(invoice_id)
+    same_number = {pair for ids in by_number.values() for pair in combinations(sorted(ids), 2)}
+    same_amount = {pair for ids in by_amount_and_date.values() for pair in combinations(sorted(ids), 2)}
+    assert sorted(same_number | same_amount) == s.ground_truth["duplicate_invoice"]
+    assert same_number and same_amount and not same_number & same_amount
+    for a, b in s.ground_truth["duplicate_invoice"]:  # a duplicate at every moment both exist
+        first, second = s.supplier_invoices[a], s.supplier_invoices[b]
+        assert len({v.control_amount_total for v in (*first.versions, *second.versions)}) == 1 or (a, b) in same_number
+
+
+def test_payment_ground_truth(any_scenario: Scenario) -> None:
+    s = any_scenario
+    runs: dict[str, PaymentRunTruth] = {}
+    keys: set[tuple[str, str, str]] = set()
+    settled: list[str] = []
+    for payment_id, payment in s.payments.items():
+        v = payment.latest
+        assert [x.payment_status for x in payment.versions] == ["Pending", "Complete"]
+        assert v.payment_amount == sum(r.amount_paid for r in v.remittances) > 0
+        assert v.payment_date == DAY and re.fullmatch(r"SR-2026-11-29-[12]", v.settlement_run_id)
+        key = (v.settlement_run_id, v.supplier_id, v.currency_id)
+        assert key not in keys, payment_id  # one payment per supplier, run and currency
+        keys.add(key)
+        assert payment.created_at >= s.settlement_runs[v.settlement_run_id].started_at
+        for r in v.remittances:
+            invoice = s.supplier_invoices[r.document_id]
+            iv = invoice.latest
+            assert (r.document_type, r.document_wid) == ("Supplier_Invoice", invoice.wid)
+            assert r.document_date == iv.invoice_date
+            assert (iv.supplier_id, iv.company_id, iv.currency_id) == (v.supplier_id, v.company_id, v.currency_id)
+            assert r.total_payable_amount == iv.control_amount_total
+            assert r.amount_due == r.total_payable_amount - r.amount_paid - r.discount_taken >= 0
+            assert iv.payment_status_id == ("PAID" if r.amount_due == 0 else "PARTIALLY_PAID")
+            assert iv.entered_at == v.entered_at  # the invoice shows paid when the payment completes
+            assert invoice.versions[-2].document_status_id == "APPROVED"
+            assert invoice.versions[-2].entered_at < payment.created_at
+            settled.append(r.document_id)
+        run = runs.setdefault(v.settlement_run_id, PaymentRunTruth(payments=0, totals={}, complete_at=v.entered_at))
+        run["payments"] += 1
+        run["totals"][(v.company_id, v.currency_id)] = run["totals"].get((v.company_id, v.currency_id), 0) + (
+            v.payment_amount
+        )
+        run["complete_at"] = max(run["complete_at"], v.entered_at)
+    assert runs == s.ground_truth["payment_runs"]
+    assert set(runs) == set(s.settlement_runs) == {"SR-2026-11-29-1", "SR-2026-11-29-2"}
+    assert len(settled) == len(set(settled))  # no invoice paid twice
+    assert set(settled) == {i for i, inv in s.supplier_invoices.items() if inv.latest.payment_status_id != "UNPAID"}
+    if s.scale >= 0.1:
+        remittances = [r for p in s.payments.values() for r in p.latest.remittances]
+        assert any(r.discount_taken for r in remittances) and any(r.amount_due for r in remittances)
+        assert any(p.latest.currency_id != s.companies[p.latest.company_id].currency_id for p in s.payments.values())
+        day_paid = [i for i in settled if s.supplier_invoices[i].created_at >= s.day_start]
+        assert day_paid and len(day_paid) < len(settled)
+    if s.scale == 1.0:
+        assert 350 <= len(s.payments) <= 450
+
+
+def test_suppliers_cost_centers_accounts_and_purchase_orders(any_scenario: Scenario) -> None:
+    s = any_scenario
+    deactivated = {i for i, sup in s.suppliers.items() if sup.status == "INACTIVE"}
+    renamed = {i for i, sup in s.suppliers.items() if sup.versions[0].name != sup.name}
+    assert deactivated and renamed and not deactivated & renamed
+    assert all(len(sup.versions) == 1 and sup.created_at < s.day_start
+               for i, sup in s.suppliers.items() if i not in deactivated | renamed)
+    assert all(s.suppliers[i].versions[-1].entered_at >= s.day_start for i in deactivated | renamed)
+    # Nothing is paid, newly ordered or billed (from history) for a supplier that is gone.
+    assert not {p.latest.supplier_id for p in s.payments.values()} & deactivated
+    assert not {o.latest.supplier_id for o in s.purchase_orders.values() if o.created_at >= s.day_start} & deactivated
+    assert not {i.latest.supplier_id for i in s.supplier_invoices.values() if i.created_at < s.day_start} & deactivated
+
+    assert len(s.cost_centers) == 40 and list(s.cost_centers)[:2] == ["CC100", "CC110"]
+    closing = [cc for cc in s.cost_centers.values() if not cc.active]
+    assert 1 <= len(closing) <= 2 and all(cc.versions[0].active and len(cc.versions) == 2 for cc in closing)
+    assert all(cc.code == cc.cost_center_id for cc in s.cost_centers.values())
+
+    before, after = s.account_set.versions
+    assert after.entered_at == at(13) and len(after.ledger_accounts) == len(before.ledger_accounts) + 1
+    identifiers = [a.ledger_account_id for a in after.ledger_accounts]
+    assert identifiers == sorted(identifiers) and len(set(identifiers)) == len(identifiers)
+    assert {"2000", DUE_FROM_ACCOUNT, DUE_TO_ACCOUNT} <= set(identifiers) and UNKNOWN_LEDGER_ACCOUNT not in identifiers
+    assert 3 <= sum(a.retired for a in after.ledger_accounts) <= 8
+    assert {a.account_type_id for a in after.ledger_accounts} == set(s.ledger_account_types)
+
+    linked = {inv.latest.purchase_order_id: inv.latest for inv in s.supplier_invoices.values()
+              if inv.latest.purchase_order_id}
+    assert linked and set(linked) <= set(s.purchase_orders)
+    for po_id, order in s.purchase_orders.items():
+        v = order.latest
+        assert 1 <= len(v.lines) <= 3 and all(x.extended_amount == x.quantity * x.unit_cost for x in v.lines)
+        statuses = [x.document_status_id for x in order.versions]
+        if po_id in linked:
+            invoice = linked[po_id]
+            assert statuses == ["ISSUED"] and v.document_date < invoice.invoice_date
+            assert (v.supplier_id, v.company_id, v.currency_id) == (invoice.supplier_id, invoice.company_id,
+                                                                    invoice.currency_id)
+            assert v.total_amount == invoice.control_amount_total
+        else:
+            assert v.document_date == DAY and order.created_at >= s.day_start
+            assert statuses in (["DRAFT"], ["DRAFT", "CANCELED"], ["DRAFT", "APPROVED"],
+                                ["DRAFT", "APPROVED", "ISSUED"])
+    if s.scale >= 0.1:
+        assert {o.latest.document_status_id for o in s.purchase_orders.values()} == {
+            "DRAFT", "APPROVED", "ISSUED", "CANCELED"}
+
+
+# --------------------------------------------------------------------------- other operations
+
+SERVICE_OF = {
+    "Get_Suppliers": "Resource_Management",
+    "Get_Purchase_Orders": "Resource_Management",
+    "Get_Payments": "Settlement_Services",
+    "Get_Journals": "Financial_Management",
+    "Get_Account_Sets": "Financial_Management",
+    "Get_Cost_Centers": "Financial_Management",
+}
+
+
+def get_request(operation: str, criteria: str | None = "", *, as_of: datetime | None = None, page: int = 1,
+                count: int = 100, references: str | None = None) -> str:
+    response_filter = f"<wd:Page>{page}</wd:Page><wd:Count>{count}</wd:Count>"
+    if as_of is not None:
+        response_filter = f"<wd:As_Of_Entry_DateTime>{iso(as_of)}</wd:As_Of_Entry_DateTime>{response_filter}"
+    selection = ""
+    if references is not None:
+        selection = f"<wd:Request_References>{references}</wd:Request_References>"
+    elif criteria is not None:
+        selection = f"<wd:Request_Criteria>{criteria}</wd:Request_Criteria>"
+    return (f'<wd:{operation}_Request wd:version="v46.1">{selection}'
+            f"<wd:Response_Filter>{response_filter}</wd:Response_Filter></wd:{operation}_Request>")
+
+
+def flat_window(start: datetime, end: datetime) -> str:
+    return (f"<wd:Updated_From_Date>{iso(start)}</wd:Updated_From_Date>"
+            f"<wd:Updated_To_Date>{iso(end)}</wd:Updated_To_Date>")
+
+
+def log_window(start: datetime, end: datetime) -> str:
+    return ("<wd:Transaction_Log_Criteria_Data><wd:Transaction_Date_Range_Data>"
+            f"<wd:Updated_From>{iso(start)}</wd:Updated_From><wd:Updated_Through>{iso(end)}</wd:Updated_Through>"
+            "</wd:Transaction_Date_Range_Data></wd:Transaction_Log_Criteria_Data>")
+
+
+def call(sandbox: WorkdaySandbox, operation: str, body: str) -> requests.Response:
+    return requests.post(sandbox.service_url(SERVICE_OF[operation]), data=envelope(body), timeout=10)
+
+
+def fetch_all(sandbox: WorkdaySandbox, operation: str, criteria: str | None, as_of: datetime,
+              count: int = 999) -> list[etree._Element]:
+    """Every record over all pages, checking the paging envelope on the way."""
+    record = operation.removeprefix("Get_").removesuffix("s").replace("Journal", "Journal_Entry")
+    records: list[etree._Element] = []
+    page, total_pages, total = 1, 1, None
+    with requests.Session() as session:
+        while page <= total_pages:
+            body = envelope(get_request(operation, criteria, as_of=as_of, page=page, count=count))
+            root = parse(session.post(sandbox.service_url(SERVICE_OF[operation]), data=body, timeout=10))
+            info = results(root)
+            total_pages, total = info["Total_Pages"], info["Total_Results"] if total is None else total
+            assert info["Total_Results"] == total and info["Page"] == page
+            assert root.findtext(".//wd:Response_Filter/wd:As_Of_Entry_DateTime", namespaces=NS) == iso(as_of)
+            found = root.findall(f".//wd:Response_Data/wd:{record}", NS)
+            assert len(found) == info["Page_Results"] == min(count, total - (page - 1) * count)
+            records.extend(found)
+            page += 1
+    assert len(records) == total
+    return records
+
+
+def ref_id(element: etree._Element, path: str, id_type: str) -> str | None:
+    return element.findtext(f"{path}/wd:ID[@wd:type='{id_type}']", namespaces=NS)
+
+
+def text(element: etree._Element, path: str) -> str:
+    value = element.findtext(path, namespaces=NS)
+    assert value is not None, path
+    return value
+
+
+OPERATION_CASES = [
+    ("Get_Suppliers", "Supplier", "Supplier_ID", "suppliers", "supplier_id", flat_window),
+    ("Get_Purchase_Orders", "Purchase_Order", "Purchase_Order_Reference_ID", "purchase_orders", "purchase_order_id",
+     flat_window),
+    ("Get_Payments", "Payment", "Payment_Reference_ID", "payments", "payment_id", log_window),
+    ("Get_Journals", "Journal_Entry", "Journal_Entry_Reference_ID", "journals", "journal_entry_id", flat_window),
+    ("Get_Cost_Centers", "Cost_Center", "Cost_Center_Reference_ID", "cost_centers", "cost_center_id", flat_window),
+    ("Get_Account_Sets", "Account_Set", "Account_Set_ID", "account_sets", "account_set_id", None),
+]
+
+
+@pytest.mark.parametrize(("operation", "record", "id_type", "collection", "id_field", "window"), OPERATION_CASES,
+                         ids=[c[0] for c in OPERATION_CASES])
+def test_operation_pages_windows_and_as_of(sandbox: WorkdaySandbox, scenario: Scenario, operation: str, record: str,
+                                           id_type: str, collection: str, id_field: str, window: object) -> None:
+    start, end, as_of = at(0), at(23, 59, 59), at(15)
+    if window is None:  # no window criteria: the whole collection as of the as-of
+        criteria, expected = None, scenario.records_as_of(collection, as_of)
+    else:
+        assert callable(window)
+        criteria, expected = window(start, end), scenario.changed_between(collection, start, end, as_of)
+    assert expected
+    rows = fetch_all(sandbox, operation, criteria, as_of, count=max(1, len(expected) // 3))
+    assert [ref_id(r, f"wd:{record}_Reference", id_type) for r in rows] == [getattr(v, id_field) for v in expected]
+    for row, v in zip(rows, expected, strict=True):
+        assert ref_id(row, f"wd:{record}_Reference", "WID") == v.wid
+        assert len(row.findall(f"wd:{record}_Data", NS)) == 1
+        assert text(row, f"wd:{record}_Data/wd:Last_Updated_DateTime") == iso(v.entered_at)
+    assert sandbox.requests_by_operation[operation] == -(-len(expected) // max(1, len(expected) // 3))
+
+    # Nothing changed in the night; and before the collection existed there is nothing at all.
+    quiet = None if window is None else window(at(0), at(1))  # type: ignore[operator]
+    quiet_as_of = at(2) if window is not None else scenario.day_start - timedelta(days=500)
+    root = parse(call(sandbox, operation, get_request(operation, quiet, as_of=quiet_as_of)))
+    assert results(root)["Total_Results"] == 0 and root.find(".//wd:Response_Data", NS) is None
+
+    # Request_References by business ID, and an unknown one skipped when asked to.
+    v = expected[0]
+    refs = (f'<wd:{record}_Reference><wd:ID wd:type="{id_type}">{getattr(v, id_field)}</wd:ID></wd:{record}_Reference>'
+            f'<wd:{record}_Reference><wd:ID wd:type="{id_type}">NOPE</wd:ID></wd:{record}_Reference>')
+    body = get_request(operation, as_of=as_of, references=refs).replace(
+        "<wd:Request_References>", '<wd:Request_References wd:Skip_Non_Existing_Instances="1">')
+    found = parse(call(sandbox, operation, body)).findall(f".//wd:Response_Data/wd:{record}", NS)
+    assert [ref_id(r, f"wd:{record}_Reference", "WID") for r in found] == [v.wid]
+
+
+@pytest.mark.parametrize(
+    ("operation", "criteria"),
+    [
+        ("Get_Journals", log_window(at(9), at(10))),
+        ("Get_Suppliers", log_window(at(9), at(10))),
+        ("Get_Payments", flat_window(at(9), at(10))),
+        ("Get_Account_Sets", flat_window(at(9), at(10))),
+        ("Get_Account_Sets", log_window(at(9), at(10))),
+    ],
+)
+def test_window_criteria_an_operation_does_not_offer_are_rejected(sandbox: WorkdaySandbox, operation: str,
+                                                                  criteria: str) -> None:
+    response = call(sandbox, operation, get_request(operation, criteria, as_of=at(12)))
+    assert response.status_code == 500 and fault_code(response) == "SOAP-ENV:Client.validationError"
+    root = etree.fromstring(response.content)
+    assert "Request_Criteria" in root.findtext(".//wd:Validation_Error/wd:Xpath", namespaces=NS)
+
+
+def test_get_suppliers_fields_renames_and_deactivations(sandbox: WorkdaySandbox, scenario: Scenario) -> None:
+    def by_id(as_of: datetime) -> dict[str, etree._Element]:
+        rows = fetch_all(sandbox, "Get_Suppliers", None, as_of)
+        return {text(r, "wd:Supplier_Data/wd:Supplier_ID"): r for r in rows}
+
+    late = by_id(at(23))
+    assert len(late) == len(scenario.suppliers)
+    for supplier_id, row in late.items():
+        v = scenario.suppliers[supplier_id].latest
+        data = row.find("wd:Supplier_Data", NS)
+        assert row.find("wd:Supplier_Reference", NS).get(f"{{{WD}}}Descriptor") == v.name
+        assert text(data, "wd:Supplier_Name") == v.name
+        assert ref_id(data, "wd:Supplier_Category_Reference", "Supplier_Category_ID") == v.supplier_category_id
+        assert ref_id(data, "wd:Currency_Reference", "Currency_ID") == v.currency_id
+        assert ref_id(data, "wd:Payment_Terms_Reference", "Payment_Terms_ID") == v.payment_terms_id
+        assert ref_id(data, "wd:Supplier_Status_Data/wd:Status_Reference", "Business_Entity_Status_Value_ID") == (
+            v.status)
+    assert HOSTILE_SUPPLIER_NAME in {text(r, "wd:Supplier_Data/wd:Supplier_Name") for r in late.values()}
+
+    early = by_id(at(7))  # before any change of the day
+    renamed = next(s for s in scenario.suppliers.values() if s.versions[0].name != s.name)
+    assert text(early[renamed.supplier_id], "wd:Supplier_Data/wd:Supplier_Name") == renamed.versions[0].name
+    assert text(late[renamed.supplier_id], "wd:Supplier_Data/wd:Supplier_Name") == renamed.name
+    # The renamed supplier's invoices carry the name of the moment in their Supplier_Reference too.
+    renamed_at = renamed.versions[-1].entered_at
+    invoice = next(i for i in scenario.supplier_invoices.values()
+                   if i.latest.supplier_id == renamed.supplier_id and i.created_at < renamed_at)
+    refs = f'<wd:Supplier_Invoice_Reference><wd:ID wd:type="WID">{invoice.wid}</wd:ID></wd:Supplier_Invoice_Reference>'
+    for as_of, name in ((renamed_at - timedelta(seconds=1), renamed.versions[0].name), (renamed_at, renamed.name)):
+        body = get_request("Get_Supplier_Invoices", as_of=as_of, references=refs)
+        root = parse(post(f"{sandbox.soap_url}/Resource_Management/v46.1", body))
+        names = [e.get(f"{{{WD}}}Descriptor") for e in root.iterfind(".//wd:Supplier_Reference", NS)]
+        assert names == [name]
+    statuses = {i: ref_id(r, "wd:Supplier_Data/wd:Supplier_Status_Data/wd:Status_Reference",
+                          "Business_Entity_Status_Value_ID") for i, r in early.items()}
+    assert set(statuses.values()) == {"ACTIVE"}
+    assert "INACTIVE" in {ref_id(r, "wd:Supplier_Data/wd:Supplier_Status_Data/wd:Status_Reference",
+                                 "Business_Entity_Status_Value_ID") for r in late.values()}
+
+
+def test_get_purchase_orders_fields_and_invoice_links(sandbox: WorkdaySandbox, scenario: Scenario) -> None:
+    rows = fetch_all(sandbox, "Get_Purchase_Orders", None, at(23), count=50)
+    assert len(rows) == len(scenario.purchase_orders)
+    for row in rows:
+        data = row.find("wd:Purchase_Order_Data", NS)
+        v = scenario.purchase_orders[text(data, "wd:Purchase_Order_ID")].as_of(at(23))
+        assert v is not None
+        assert text(data, "wd:Document_Number") == v.document_number
+        assert ref_id(data, "wd:Purchase_Order_Document_Status_Reference", "Document_Status_ID") == (
+            v.document_status_id)
+        assert ref_id(data, "wd:Company_Reference", "Company_Reference_ID") == v.company_id
+        assert ref_id(data, "wd:Supplier_Reference", "Supplier_ID") == v.supplier_id
+        assert ref_id(data, "wd:Currency_Reference", "Currency_ID") == v.currency_id
+        assert (text(data, "wd:Document_Date"), text(data, "wd:Due_Date")) == (
+            v.document_date.isoformat(), v.due_date.isoformat())
+        lines = data.findall("wd:Goods_Line_Data", NS)
+        assert [(text(x, "wd:Goods_Purchase_Order_Line_ID"), int(text(x, "wd:Line_Number")),
+                 ref_id(x, "wd:Resource_Category_Reference", "Spend_Category_ID"),
+                 Decimal(text(x, "wd:Quantity")) * Decimal(text(x, "wd:Unit_Cost")),
+                 Decimal(text(x, "wd:Extended_Amount")), text(x, "wd:Due_Date")) for x in lines] == [
+            (x.line_id, x.line_number, x.spend_category_id, x.extended_amount, x.extended_amount,
+             x.due_date.isoformat()) for x in v.lines]
+    # As of noon some of the day's orders were still drafts that are approved or issued by night.
+    noon = {text(r, "wd:Purchase_Order_Data/wd:Purchase_Order_ID"): ref_id(
+        r, "wd:Purchase_Order_Data/wd:Purchase_Order_Document_Status_Reference", "Document_Status_ID")
+        for r in fetch_all(sandbox, "Get_Purchase_Orders", flat_window(at(0), at(12)), at(12))}
+    assert "DRAFT" in noon.values()
+    assert any(scenario.purchase_orders[i].latest.document_status_id != status for i, status in noon.items())
+
+    # Invoices raised against a PO reference it.
+    linked = next(i for i in scenario.supplier_invoices.values() if i.latest.purchase_order_id)
+    refs = f'<wd:Supplier_Invoice_Reference><wd:ID wd:type="WID">{linked.wid}</wd:ID></wd:Supplier_Invoice_Reference>'
+    root = parse(post(f"{sandbox.soap_url}/Resource_Management/v46.1",
+                      get_request("Get_Supplier_Invoices", as_of=at(23), references=refs)))
+    order = scenario.purchase_orders[linked.latest.purchase_order_id or ""]
+    data = root.find(".//wd:Supplier_Invoice_Data", NS)
+    assert ref_id(data, "wd:Purchase_Order_Reference", "Purchase_Order_Reference_ID") == order.purchase_order_id
+    assert ref_id(data, "wd:Purchase_Order_Reference", "WID") == order.wid
+
+
+def payment_rows(rows: list[etree._Element]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        data = row.find("wd:Payment_Data", NS)
+        found[text(data, "wd:Payment_ID")] = {
+            "date": text(data, "wd:Payment_Group_Data/wd:Payment_Date"),
+            "run": ref_id(data, "wd:Settlement_Run_Reference", "Settlement_Run_ID"),
+            "status": text(data, "wd:Payment_Status"),
+            "amount": Decimal(text(data, "wd:Payment_Amount")),
+            "currency": ref_id(data, "wd:Currency_Reference", "Currency_ID"),
+            "company": ref_id(data, "wd:Company_Reference", "Company_Reference_ID"),
+            "supplier": ref_id(data, "wd:Receiving_Party_Reference", "Supplier_ID"),
+            "remittances": [
+                (text(r, "wd:Document_Type"), text(r, "wd:Document_ID"),
+                 ref_id(r, "wd:Document_Reference", "Supplier_Invoice_Reference_ID"), text(r, "wd:Document_Date"),
+                 Decimal(text(r, "wd:Total_Payable_Amount")), Decimal(text(r, "wd:Amount_Paid")),
+                 Decimal(text(r, "wd:Amount_Due")), Decimal(text(r, "wd:Discount_Taken")))
+                for r in data.iterfind("wd:Remittance_Data/wd:Document_Remittance_Data", NS)
+            ],
+        }
+    return found
+
+
+def test_get_payments_over_the_wire_match_the_runs(sandbox: WorkdaySandbox, scenario: Scenario) -> None:
+    rows = payment_rows(fetch_all(sandbox, "Get_Payments", log_window(at(0), at(23, 59, 59)), at(23, 59, 59), 10))
+    assert set(rows) == set(scenario.payments)
+    totals: dict[str, dict[tuple[str, str], Decimal]] = defaultdict(dict)
+    for payment_id, row in rows.items():
+        v = scenario.payments[payment_id].latest
+        assert row["status"] == "Complete" and row["date"] == DAY.isoformat()
+        assert row["remittances"] == [
+            ("Supplier_Invoice", r.document_id, r.document_id, r.document_date.isoformat(), r.total_payable_amount,
+             r.amount_paid, r.amount_due, r.discount_taken) for r in v.remittances]
+        assert row["amount"] == sum(r[5] for r in row["remittances"])
+        key = (str(row["company"]), str(row["currency"]))
+        run_totals = totals[str(row["run"])]
+        run_totals[key] = run_totals.get(key, Decimal(0)) + row["amount"]
+    assert {run: dict(t) for run, t in totals.items()} == {
+        run: truth["totals"] for run, truth in scenario.ground_truth["payment_runs"].items()}
+
+    # Shortly after the first run started its payments are still pending.
+    first_run = scenario.settlement_runs["SR-2026-11-29-1"].started_at
+    soon_after = first_run + timedelta(minutes=5)
+    early = payment_rows(fetch_all(sandbox, "Get_Payments", log_window(at(0), at(23)), soon_after))
+    assert early and {r["status"] for r in early.values()} <= {"Pending", "Complete"}
+    assert "Pending" in {r["status"] for r in early.values()}
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["in-General_Payment_Criteria", "directly"])
+def test_get_payments_by_payment_date(sandbox: WorkdaySandbox, scenario: Scenario, inside: bool) -> None:
+    def criteria(first: date, last: date) -> str:
+        dates = (f"<wd:Payment_Date_on_Date_Or_After>{first}</wd:Payment_Date_on_Date_Or_After>"
+                 f"<wd:Payment_Date_on_Date_Or_Before>{last}</wd:Payment_Date_on_Date_Or_Before>")
+        return f"<wd:General_Payment_Criteria>{dates}</wd:General_Payment_Criteria>" if inside else dates
+
+    rows = fetch_all(sandbox, "Get_Payments", criteria(DAY, DAY), at(23, 59, 59))
+    assert len(rows) == len(scenario.payments)
+    root = parse(call(sandbox, "Get_Payments", get_request("Get_Payments", criteria(DAY, DAY), as_of=at(23))))
+    echo = root.find(".//wd:Request_Criteria/wd:General_Payment_Criteria/wd:Payment_Date_on_Date_Or_After", NS)
+    assert echo is not None and echo.text == DAY.isoformat()
+    tomorrow = DAY + timedelta(days=1)
+    root = parse(call(sandbox, "Get_Payments", get_request("Get_Payments", criteria(tomorrow, tomorrow), as_of=at(23))))
+    assert results(root)["Total_Results"] == 0 and root.find(".//wd:Response_Data", NS) is None
+
+
+def test_journal_ground_truth_over_the_wire(sandbox: WorkdaySandbox, scenario: Scenario) -> None:
+    """A detector reading only the SOAP answers finds exactly the planted journal anomalies."""
+    account_set = fetch_all(sandbox, "Get_Account_Sets", None, at(23, 59, 59))[0]
+    accounts = {text(a, "wd:Ledger_Account_Identifier"): text(a, "wd:Retired") == "1"
+                for a in account_set.iterfind("wd:Account_Set_Data/wd:Ledger_Account_Data", NS)}
+    rows = fetch_all(sandbox, "Get_Journals", flat_window(at(0), at(23, 59, 59)), at(23, 59, 59), count=7)
+    assert len(rows) == len(scenario.journals)
+    found: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        data = row.find("wd:Journal_Entry_Data", NS)
+        number = text(data, "wd:Journal_Number")
+        lines = data.findall("wd:Journal_Entry_Line_Data", NS)
+        for line in lines:  # exactly one side is present; the zero one is omitted
+            assert (line.find("wd:Debit_Amount", NS) is None) != (line.find("wd:Credit_Amount", NS) is None)
+            account = line.find("wd:Ledger_Account_Reference/wd:ID[@wd:type='Ledger_Account_ID']", NS)
+            assert account.get(f"{{{WD}}}parent_type") == "Account_Set_ID"
+            assert account.get(f"{{{WD}}}parent_id") == "ACME_COA"
+        debits = [Decimal(line.findtext("wd:Debit_Amount", "0", NS)) for line in lines]
+        credits = [Decimal(line.findtext("wd:Credit_Amount", "0", NS)) for line in lines]
+        ids = [ref_id(line, "wd:Ledger_Account_Reference", "Ledger_Account_ID") for line in lines]
+        if sum(debits) != sum(credits):
+            found["unbalanced_journal"].append(number)
+        if (Decimal(text(data, "wd:Total_Ledger_Debits")), Decimal(text(data, "wd:Total_Ledger_Credits"))) != (
+                sum(debits), sum(credits)):
+            found["journal_header_mismatch"].append(number)
+        if any(i not in accounts or accounts[i] for i in ids):
+            found["retired_account_posting"].append(number)
+        net = sum((d - c for d, c, i in zip(debits, credits, ids, strict=True) if i in ("1500", "2500")), Decimal(0))
+        if text(data, "wd:Intercompany_Journal") == "1" and net != 0:
+            found["intercompany_mismatch"].append(number)
+    truth = scenario.ground_truth
+    for key in ("unbalanced_journal", "journal_header_mismatch", "retired_account_posting", "intercompany_mismatch"):
+        assert sorted(found[key]) == truth[key], key  # type: ignore[literal-required]
+
+    # v28 spells the request reference JournalEntryReference.
+    journal = next(iter(scenario.journals.values()))
+    refs = f'<wd:JournalEntryReference><wd:ID wd:type="WID">{journal.wid}</wd:ID></wd:JournalEntryReference>'
+    root = parse(call(sandbox, "Get_Journals", get_request("Get_Journals", as_of=at(23), references=refs)))
+    assert [r.text for r in root.iterfind(".//wd:Journal_Number", NS)] == [journal.journal_entry_id]
+
+
+def test_get_account_sets_and_cost_centers_change_during_the_day(sandbox: WorkdaySandbox,
+                                                                 scenario: Scenario) -> None:
+    def identifiers(as_of: datetime) -> list[str]:
+        (row,) = fetch_all(sandbox, "Get_Account_Sets", None, as_of)
+        return [x.text for x in row.iterfind(".//wd:Ledger_Account_Identifier", NS)]
+
+    assert len(identifiers(at(14))) == len(identifiers(at(12))) + 1 == len(scenario.account_set.latest.ledger_accounts)
+
+    closing = next(cc for cc in scenario.cost_centers.values() if not cc.active)
+    closed_at = closing.versions[-1].entered_at
+    for as_of, active in ((closed_at - timedelta(seconds=1), "1"), (closed_at, "0")):
+        rows = fetch_all(sandbox, "Get_Cost_Centers", None, as_of)
+        data = {text(r, "wd:Cost_Center_Data/wd:Organization_Data/wd:ID"): r for r in rows}
+        assert len(data) == 40
+        row = data[closing.cost_center_id]
+        assert text(row, "wd:Cost_Center_Data/wd:Organization_Data/wd:Organization_Active") == active
+        assert text(row, "wd:Cost_Center_Data/wd:Organization_Data/wd:Organization_Name") == closing.name
+        assert text(row, "wd:Cost_Center_Data/wd:Organization_Data/wd:Organization_Code") == closing.code
+    window = fetch_all(sandbox, "Get_Cost_Centers", flat_window(at(0), at(23, 59, 59)), at(23, 59, 59))
+    assert {text(r, "wd:Cost_Center_Data/wd:Organization_Data/wd:ID") for r in window} == {
+        cc.cost_center_id for cc in scenario.cost_centers.values() if not cc.active}

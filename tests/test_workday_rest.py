@@ -1,0 +1,99 @@
+"""REST reads with OAuth2 refresh tokens, against the Workday sandbox's token endpoint and resource."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from mlc_dagster.sandbox.workday import WorkdaySandbox
+from mlc_dagster.workday.entities import WORKTAGS
+from mlc_dagster.workday.errors import WorkdayAuthenticationError
+from mlc_dagster.workday.rest import TokenCache, WorkdayRestClient
+from mlc_dagster.workday.soap import RetryPolicy
+
+DAY = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+def tokens_for(sandbox: WorkdaySandbox, refresh_token: str | None = None, **kwargs) -> TokenCache:
+    return TokenCache(sandbox.token_url, sandbox.client_id, sandbox.client_secret,
+                      refresh_token or sandbox.refresh_token, **kwargs)
+
+
+def client_for(sandbox: WorkdaySandbox, tokens: TokenCache, page_size: int = 100) -> WorkdayRestClient:
+    return WorkdayRestClient(sandbox.rest_url, sandbox.tenant, tokens, page_size=page_size,
+                             retry=RetryPolicy(attempts=3, initial_seconds=0.01), sleep=lambda _: None)
+
+
+def test_worktags_over_rest_match_the_scenario(workday: WorkdaySandbox) -> None:
+    tokens = tokens_for(workday)
+    result = client_for(workday, tokens, page_size=7).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    rows = {row["worktag_id"]: row for row in result.rows.rows()}
+    cost_centers = workday.scenario.cost_centers
+    assert sorted(rows) == sorted(cost_centers)
+    assert result.stats.pages == -(-len(cost_centers) // 7)
+    assert tokens.refreshes == 1, "one token for the whole read"
+
+
+def test_an_access_token_expiring_mid_run_costs_one_refresh(workday: WorkdaySandbox) -> None:
+    tokens = tokens_for(workday)
+    client = client_for(workday, tokens, page_size=5)
+    client.fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    workday.expire_access_tokens()
+    result = client.fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    assert len(result.rows) == len(workday.scenario.cost_centers)
+    assert tokens.refreshes == 2
+
+
+def test_a_revoked_refresh_token_names_what_to_regenerate(workday: WorkdaySandbox) -> None:
+    workday.revoke_refresh_token()
+    with pytest.raises(WorkdayAuthenticationError) as failure:
+        client_for(workday, tokens_for(workday, refresh_token="sandbox-refresh-token")).fetch_window(
+            WORKTAGS, DAY, DAY + timedelta(days=1))
+    message = str(failure.value)
+    assert "WORKDAY_REFRESH_TOKEN" in message and "Manage Refresh Tokens for Integrations" in message
+    assert "sandbox-refresh-token" not in message and workday.client_secret not in message
+
+
+def test_a_wrong_client_secret_is_named(workday: WorkdaySandbox) -> None:
+    tokens = TokenCache(workday.token_url, workday.client_id, "wrong", workday.refresh_token)
+    with pytest.raises(WorkdayAuthenticationError, match="WORKDAY_CLIENT_SECRET"):
+        tokens.token()
+
+
+def test_concurrent_callers_share_one_refresh(workday: WorkdaySandbox) -> None:
+    tokens = tokens_for(workday)
+    before = workday.token_requests
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(tokens.token())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1 and workday.token_requests - before == 1
+
+
+def test_a_rotated_refresh_token_is_handed_over(scenario) -> None:
+    with WorkdaySandbox(scenario, rotate_refresh_tokens=True) as sandbox:
+        saved: list[str] = []
+        tokens = tokens_for(sandbox, on_refresh_token=saved.append)
+        tokens.token()
+        assert saved == [sandbox.refresh_token] and saved[0] != "sandbox-refresh-token"
+        # The old refresh token no longer works; the cache uses the new one.
+        old = requests.post(sandbox.token_url, data={"grant_type": "refresh_token",
+                                                     "refresh_token": "sandbox-refresh-token"},
+                            auth=(sandbox.client_id, sandbox.client_secret), timeout=5)
+        assert old.status_code == 400
+        sandbox.expire_access_tokens()
+        client_for(sandbox, tokens).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+        assert tokens.refreshes == 2
+
+
+@pytest.mark.parametrize("kind", ["http_503", "http_429", "drop", "malformed", "expired_token"])
+def test_rest_faults_are_retried(workday: WorkdaySandbox, kind: str) -> None:
+    tokens = tokens_for(workday)
+    workday.inject("organizations", kind, times=1, retry_after=1)
+    result = client_for(workday, tokens).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    assert len(result.rows) == len(workday.scenario.cost_centers)
