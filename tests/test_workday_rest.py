@@ -97,3 +97,27 @@ def test_rest_faults_are_retried(workday: WorkdaySandbox, kind: str) -> None:
     workday.inject("organizations", kind, times=1, retry_after=1)
     result = client_for(workday, tokens).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
     assert len(result.rows) == len(workday.scenario.cost_centers)
+
+
+def test_worktags_asset_reads_over_rest_by_configuration(workday: WorkdaySandbox, tmp_path) -> None:
+    import dagster as dg
+    import duckdb
+
+    from mlc_dagster.defs.resources import WarehouseResource, WorkdayResource
+    from mlc_dagster.defs.workday.assets import entity_assets
+
+    asset = next(a for a in entity_assets if a.key == dg.AssetKey(["workday", "worktags"]))
+    resource = WorkdayResource(
+        soap_url=workday.soap_url, username=workday.username, password="not-used-for-rest",
+        rest_url=workday.rest_url, token_url=workday.token_url, client_id=workday.client_id,
+        client_secret=workday.client_secret, refresh_token=workday.refresh_token, rest_entities=["worktags"],
+    )
+    soap_calls = workday.requests_by_operation["Get_Cost_Centers"]
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    result = dg.materialize([asset], partition_key="2026-11-29",
+                            resources={"workday": resource, "warehouse": warehouse})
+    assert result.success
+    assert workday.requests_by_operation["Get_Cost_Centers"] == soap_calls, "REST, not SOAP"
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT worktag_id, active FROM analytics.worktags ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == sorted(workday.scenario.cost_centers)
