@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .defs.alerts.assets import rule_assets
+from .defs.alerts.assets import diff_assets, rule_assets
 from .defs.delivery.assets import DELIVERIES_KEY, alert_deliveries
 from .defs.delivery.sensors import build_alerts_sensor
 from .defs.resources import resources_from_env
@@ -17,7 +17,7 @@ REFERENCE_KEYS = [dg.AssetKey(["workday", e.name]) for e in ENTITIES.values() if
 # One run per window polls every transactional entity and runs the rules that read them.
 transactional_poll = dg.define_asset_job(
     "workday_transactional_poll",
-    selection=dg.AssetSelection.assets(*TRANSACTIONAL_KEYS) | dg.AssetSelection.groups("alerts"),
+    selection=dg.AssetSelection.assets(*TRANSACTIONAL_KEYS) | dg.AssetSelection.groups("diffs", "alerts"),
     description="Polls every transactional Workday entity for one window and detects its alerts.",
 )
 slack_delivery = dg.define_asset_job(
@@ -41,7 +41,7 @@ if REFERENCE_KEYS:
                                                             hour_of_day=0, minute_of_hour=15))
 
 defs = dg.Definitions(
-    assets=[*entity_assets, *rule_assets, alert_deliveries],
+    assets=[*entity_assets, *diff_assets, *rule_assets, alert_deliveries],
     jobs=jobs,
     schedules=schedules,
     sensors=[build_alerts_sensor("slack_delivery")],

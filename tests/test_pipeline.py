@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from mlc_dagster.alerts import RULES
 from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.slack import SlackSandbox
 from mlc_dagster.sandbox.workday import WorkdaySandbox
@@ -98,7 +99,8 @@ def test_sensor_sees_every_window_of_a_backfill(workday: WorkdaySandbox, scenari
             poll(defs, instance, f"2026-11-29-{hour}:00")
         tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
         assert tick.run_requests is not None and len(tick.run_requests) == 1
-        assert tick.run_requests[0].tags["mlc/alert_windows"] == "3"
+        # every rule's asset materialized for each of the 3 windows: all of them seen, one run requested
+        assert tick.run_requests[0].tags["mlc/alert_materializations"] == str(3 * len(RULES))
         quiet = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs,
                                                              cursor=tick.cursor))
         assert not quiet.run_requests

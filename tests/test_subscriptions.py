@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mlc_dagster.alerts import RULES
 from mlc_dagster.alerts.subscriptions import SubscriptionError, load_subscriptions, parse_subscriptions
 
 CONTRACT_EXAMPLE = """
@@ -45,11 +46,32 @@ subscriptions:
     min_amount: {EUR: 90000.50, USD: 100000}
 """)
     sub = subs.items[0]
-    assert sub.matches("ACME_DE", "SUP-1", Decimal("90000.50"), "EUR")
-    assert not sub.matches("ACME_DE", "SUP-1", Decimal("90000.49"), "EUR")
-    assert not sub.matches("ACME_US", "SUP-1", Decimal("500000"), "EUR")
-    assert not sub.matches("ACME_DE", "SUP-1", Decimal("500000"), "JPY"), "no threshold for JPY: no alert"
-    assert subs.min_threshold("high_value_invoice") == Decimal("90000.50")
+
+    def invoice(company: str, amount: str, currency: str) -> dict[str, object]:
+        return {"company_id": company, "supplier_id": "SUP-1", "amount": Decimal(amount), "currency": currency}
+
+    assert sub.matches(invoice("ACME_DE", "90000.50", "EUR"))
+    assert not sub.matches(invoice("ACME_DE", "90000.49", "EUR"))
+    assert not sub.matches(invoice("ACME_US", "500000", "EUR"))
+    assert not sub.matches(invoice("ACME_DE", "500000", "JPY")), "no threshold for JPY: no alert"
+    assert RULES["high_value_invoice"].params(list(subs.items)) == {"min_amount": Decimal("90000.50")}
+
+
+def test_overdue_routing_follows_each_subscriptions_days() -> None:
+    subs = parse_subscriptions("""
+subscriptions:
+  - rule: overdue_payment
+    channel: "#ap-overdue"
+  - rule: overdue_payment
+    channel: "#cfo"
+    min_days_overdue: 30
+  - rule: payment_run
+    channel: "#approvals"
+    companies: [ACME_UK]
+""")
+    early, late, runs = subs.items
+    assert early.matches({"level": 1}) and not late.matches({"level": 29}) and late.matches({"level": 30})
+    assert runs.matches({"company_ids": ["ACME_DE", "ACME_UK"]}) and not runs.matches({"company_ids": ["ACME_US"]})
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ A bad file is refused at load with the line, the key and what was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,7 +21,7 @@ RULE_OPTIONS: dict[str, set[str]] = {
     "high_value_invoice": {"min_amount"},
     "overdue_payment": {"min_days_overdue"},
     "payment_run": set(),
-    "gl_discrepancy": set(),
+    "gl_discrepancy": {"intercompany_accounts"},
     "polling_behind": set(),
     "invoice_status_change": set(),
     "duplicate_invoice": set(),
@@ -45,6 +46,7 @@ class Subscription:
     companies: frozenset[str] = frozenset()
     suppliers: frozenset[str] = frozenset()
     mention: str | None = None
+    intercompany_accounts: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -56,15 +58,22 @@ class Subscription:
                 return amount
         return self.min_amount
 
-    def matches(self, company_id: str | None, supplier_id: str | None,
-                amount: Decimal | None = None, currency: str | None = None) -> bool:
-        if self.companies and company_id not in self.companies:
+    def matches(self, candidate: Mapping[str, Any]) -> bool:
+        """Whether an alert candidate (a rule's output row) goes to this subscription."""
+        if self.companies:
+            companies = candidate.get("company_ids") or [candidate.get("company_id")]
+            if not self.companies.intersection(c for c in companies if c):
+                return False
+        if self.suppliers and candidate.get("supplier_id") not in self.suppliers:
             return False
-        if self.suppliers and supplier_id not in self.suppliers:
-            return False
-        if amount is not None and self.rule == "high_value_invoice":
-            threshold = self.threshold_for(currency)
-            if threshold is None or amount < threshold:
+        if self.rule == "high_value_invoice":
+            threshold = self.threshold_for(candidate.get("currency"))
+            amount = candidate.get("amount")
+            if threshold is None or amount is None or amount < threshold:
+                return False
+        if self.rule == "overdue_payment":
+            level = candidate.get("level")
+            if level is None or level < (self.min_days_overdue if self.min_days_overdue is not None else 1):
                 return False
         return True
 
@@ -77,13 +86,6 @@ class Subscriptions:
     def for_rule(self, rule: str) -> list[Subscription]:
         return [s for s in self.items if s.rule == rule]
 
-    def min_threshold(self, rule: str) -> Decimal | None:
-        values: list[Decimal] = []
-        for sub in self.for_rule(rule):
-            if sub.min_amount is not None:
-                values.append(sub.min_amount)
-            values.extend(amount for _, amount in sub.min_amount_by_currency)
-        return min(values) if values else None
 
 
 def load_subscriptions(path: str | Path) -> Subscriptions:
@@ -176,6 +178,7 @@ def parse_subscriptions(text: str, source: str = "subscriptions.yaml") -> Subscr
                 raise fail(node, "min_days_overdue", f"a whole number of days >= 0, got {node.value!r}")
             min_days = value
         companies = _id_list(fields.get("companies"), "companies", fail)
+        intercompany = _id_list(fields.get("intercompany_accounts"), "intercompany_accounts", fail)
         suppliers = _id_list(fields.get("suppliers"), "suppliers", fail)
         mention = None
         if "mention" in fields:
@@ -186,7 +189,7 @@ def parse_subscriptions(text: str, source: str = "subscriptions.yaml") -> Subscr
         items.append(Subscription(
             rule=rule, channel=channel, name=name, min_amount=min_amount,
             min_amount_by_currency=tuple(by_currency), min_days_overdue=min_days,
-            companies=companies, suppliers=suppliers, mention=mention,
+            companies=companies, suppliers=suppliers, mention=mention, intercompany_accounts=intercompany,
         ))
     return Subscriptions(items=tuple(items), source=source)
 

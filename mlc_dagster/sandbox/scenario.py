@@ -50,12 +50,14 @@ __all__ = [
     "DEFAULT_DAY",
     "DUE_FROM_ACCOUNT",
     "DUE_TO_ACCOUNT",
+    "DUPLICATE_TOUCH_MEMO",
     "HIGH_VALUE_THRESHOLD",
     "HISTORY_DAYS",
     "HOSTILE_SUPPLIER_NAME",
     "INTERCOMPANY_ACCOUNTS",
     "NON_ASCII_SUPPLIER_NAMES",
     "NORMAL_AMOUNT_CEILING",
+    "OVERDUE_REMINDER_MEMO",
     "UNKNOWN_LEDGER_ACCOUNT",
     "AccountSet",
     "AccountSetVersion",
@@ -129,6 +131,11 @@ HOSTILE_SUPPLIER_NAME = "<!channel> Evil & Co <https://evil.example|Pay here>"
 # the end of the day.
 _ENTRY_WINDOW_START = time(8, 0, tzinfo=UTC)
 _ENTRY_WINDOW_SECONDS = 10 * 3600
+
+# The Memo of the version entered during the day on planted invoices that would otherwise have
+# none (see Scenario.ground_truth): everything else stays as in the previous version.
+OVERDUE_REMINDER_MEMO = "Payment reminder received from supplier"
+DUPLICATE_TOUCH_MEMO = "Supplier statement received"
 
 # Two settlement runs, late morning and afternoon, as AP teams commonly schedule them.
 _SETTLEMENT_RUN_TIMES = (time(11, 0, tzinfo=UTC), time(16, 0, tzinfo=UTC))
@@ -834,6 +841,10 @@ class Scenario:
       scenario day; days overdue = (day - Due_Date).days, so due yesterday is 1. These are all
       history invoices; every other history invoice is either PAID by the day's settlement runs
       or due on or after the day, and the day's own invoices are due 10 days or more later.
+      Each of them has a version entered during the day, so a poller of the day alone sees it:
+      the partially paid ones get one when their payment completes, the unpaid ones a version
+      entered in business hours (08:00-18:00 UTC) identical to the previous one except its Memo
+      (OVERDUE_REMINDER_MEMO): payment status, amounts and due date are unchanged.
     * ``unbalanced_journal``: sorted Journal_Entry_Reference_IDs (= Journal_Numbers) whose line
       debits (sum of Debit_Amount) differ from their line credits (sum of Credit_Amount). Their
       header totals equal their line sums.
@@ -851,7 +862,9 @@ class Scenario:
     * ``duplicate_invoice``: sorted list of (Supplier_Invoice_ID, Supplier_Invoice_ID) pairs,
       smaller ID first, of invoices with the same supplier and the same Invoice_Number, or with
       the same supplier, Control_Amount_Total (numerically, whatever the currency) and
-      Invoice_Date. Every planted pair is exactly one of the two kinds.
+      Invoice_Date. Every planted pair is exactly one of the two kinds. Both invoices of every
+      pair have at least one version entered during the day (should one have none, it gets a
+      memo-only version in business hours, DUPLICATE_TOUCH_MEMO, as the overdue ones do).
     * ``payment_runs``: {Settlement_Run_ID: {"payments": number of payments in the run,
       "totals": {(company_id, currency_id): sum of their Payment_Amount}, "complete_at": the
       moment its last payment became Complete}}.
@@ -1055,6 +1068,11 @@ def _build(seed: int, scale: float, day: date) -> Scenario:
         suppliers=suppliers,
         unpayable=copies,
     )
+    # Every planted invoice must be visible to a poller of the day alone: after the payments, so
+    # that a paid invoice's last version stays its settlement and the others have none to come.
+    touches = _stream(seed, "day_touches")
+    _touch_during_day(touches, invoices, sorted(overdue), day, OVERDUE_REMINDER_MEMO)
+    _touch_during_day(touches, invoices, sorted({i for pair in duplicates for i in pair}), day, DUPLICATE_TOUCH_MEMO)
     purchase_orders = _generate_purchase_orders(
         _stream(seed, "purchase_orders"),
         seed,
@@ -1613,8 +1631,9 @@ def _generate_history(
 ) -> tuple[dict[str, SupplierInvoice], dict[str, int], _PaymentPlan]:
     """Approved invoices entered on earlier days, and the plan of the day's settlement runs.
 
-    Each history invoice has one version, entered on or soon after its invoice date. They fall
-    in three groups by due date (relative to the day): paid in full today (due -5..+10 days),
+    Each history invoice has one version here, entered on or soon after its invoice date (the
+    payments and ``_touch_during_day`` may add versions entered during the day). They fall in
+    three groups by due date (relative to the day): paid in full today (due -5..+10 days),
     planted overdue (due -40..-1, unpaid or partially paid today), and not yet due (due 0..+40,
     unpaid or a few partially paid today).
     """
@@ -1725,6 +1744,26 @@ def _generate_history(
         if overdue:
             overdue_days[invoice_id] = (day - draft.due_date).days
     return invoices, overdue_days, plan
+
+
+def _touch_during_day(
+    rng: random.Random, invoices: dict[str, SupplierInvoice], invoice_ids: Iterable[str], day: date, memo: str
+) -> None:
+    """Give each invoice with no version entered on ``day`` one, in business hours (08:00-18:00
+    UTC), identical to its latest version except ``memo``.
+
+    Such an invoice's versions all predate the day, so the new one is strictly the latest; its
+    payment status, amounts, dates, supplier and number are unchanged, so is its ground truth.
+    """
+    for invoice_id in invoice_ids:
+        invoice = invoices[invoice_id]
+        if any(moment.date() == day for moment in invoice.entry_times):
+            continue
+        previous = invoice.latest
+        touched = replace(
+            previous, version=previous.version + 1, entered_at=_during_day(rng, day, 8, 10), memo=memo
+        )
+        invoices[invoice_id] = replace(invoice, versions=(*invoice.versions, touched))
 
 
 # --------------------------------------------------------------------------- payments

@@ -67,6 +67,17 @@ CREATE TABLE IF NOT EXISTS meta.windows (
     run_id VARCHAR,
     PRIMARY KEY (entity, window_start)
 );
+CREATE TABLE IF NOT EXISTS diffs.changes (
+    entity VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    wid VARCHAR NOT NULL,
+    record_id VARCHAR,
+    kind VARCHAR NOT NULL,            -- new | changed
+    field VARCHAR,                    -- NULL for a new record
+    before VARCHAR,
+    after VARCHAR
+);
+CREATE OR REPLACE VIEW analytics.changes AS SELECT * FROM diffs.changes;
 CREATE OR REPLACE VIEW analytics.alerts AS
 SELECT a.alert_id, a.rule, d.channel, a.entity_id, a.created_at, d.status, d.slack_ts,
        a.entity, a.company_id, a.supplier_id, a.window_start, d.slack_channel_id, d.sent_at, d.last_error
@@ -125,7 +136,7 @@ class Warehouse:
             connection.close()
 
     def _create_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        for schema in ("raw", "meta", "alerts", "analytics"):
+        for schema in ("raw", "meta", "diffs", "alerts", "analytics"):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for entity in ENTITIES.values():
             con.execute(

@@ -115,6 +115,8 @@ class Entity:
     description: str = ""
     table_name: str = ""  # the header table, when it is not the entity's name
     rest: RestSpec | None = None  # a REST resource that can serve this entity instead of SOAP
+    # Fields whose changes between snapshots are recorded in diffs.changes (status, amount, ...).
+    tracked: tuple[str, ...] = ()
 
     @property
     def reference_element(self) -> str:
@@ -141,6 +143,7 @@ SUPPLIER_INVOICES = Entity(
     },
     id_type="Supplier_Invoice_Reference_ID",
     description="Supplier invoices changed in the window, with their lines, as of the window's end.",
+    tracked=("approval_status", "payment_status", "amount", "currency", "due_date", "supplier_id", "on_hold"),
     fields=(
         f("invoice_id", "VARCHAR", "Supplier_Invoice_ID", required=True),
         f("invoice_number", "VARCHAR", "Invoice_Number"),
@@ -187,6 +190,7 @@ PURCHASE_ORDERS = Entity(
     window=UpdatedDateWindow(),
     id_type="Purchase_Order_Reference_ID",
     description="Purchase orders changed in the window, with their goods lines, as of the window's end.",
+    tracked=("status", "amount", "currency", "due_date", "supplier_id"),
     fields=(
         f("purchase_order_id", "VARCHAR", "Purchase_Order_ID", required=True),
         f("document_number", "VARCHAR", "Document_Number"),
@@ -231,6 +235,7 @@ PAYMENTS = Entity(
     },
     id_type="Payment_Reference_ID",
     description="Supplier payments changed in the window, with their remittance lines to invoices.",
+    tracked=("status", "amount", "currency", "payment_date", "supplier_id"),
     fields=(
         f("payment_id", "VARCHAR", "Payment_ID", required=True),
         f("payment_date", "DATE", "Payment_Group_Data/Payment_Date", "Payment_Date"),
@@ -270,6 +275,7 @@ JOURNAL_ENTRIES = Entity(
     window=UpdatedDateWindow(),
     id_type="Journal_Entry_Reference_ID",
     description="Journal entries changed in the window, with their lines, as of the window's end.",
+    tracked=("status", "total_debits", "total_credits", "accounting_date"),
     fields=(
         f("journal_id", "VARCHAR", "Journal_Number", required=True),
         f("status", "VARCHAR", "Journal_Status_Reference", id_type="Journal_Entry_Status_ID"),

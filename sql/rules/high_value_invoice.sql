@@ -1,6 +1,6 @@
 -- high_value_invoice: a supplier invoice at or above a subscription's min_amount, in its own currency.
 --
--- Input: the invoices polled in one window ($window_start), each as of the window's end.
+-- Input: the invoices polled in the window(s) [$window_first, $window_last], each as of its window's end.
 -- $min_amount is the lowest threshold of any subscription to this rule; each subscription's own
 -- threshold (and company/supplier filters) is applied when the alert is routed.
 -- Identity (alert_key): the invoice and its amount. Re-running or replaying the window gives the same
@@ -15,6 +15,7 @@ SELECT
     i.supplier_id,
     i.currency,
     i.amount,
+    NULL::INTEGER                                                    AS level,
     to_json({
         'invoice_id': i.invoice_id,
         'invoice_number': i.invoice_number,
@@ -37,6 +38,7 @@ SELECT
         'updated_at': CAST(i.updated_at AS VARCHAR)
     })                                                               AS details
 FROM raw.supplier_invoices i
-WHERE i.window_start = $window_start
+WHERE i.window_start BETWEEN $window_first AND $window_last
   AND i.amount >= $min_amount
+QUALIFY row_number() OVER (PARTITION BY i.wid, i.amount ORDER BY i.window_start DESC) = 1
 ORDER BY i.invoice_id

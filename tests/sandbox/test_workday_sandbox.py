@@ -7,6 +7,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import combinations
@@ -24,6 +25,7 @@ from mlc_dagster.sandbox.scenario import (
     HOSTILE_SUPPLIER_NAME,
     NON_ASCII_SUPPLIER_NAMES,
     NORMAL_AMOUNT_CEILING,
+    OVERDUE_REMINDER_MEMO,
     UNKNOWN_LEDGER_ACCOUNT,
     PaymentRunTruth,
     Scenario,
@@ -730,8 +732,36 @@ def test_overdue_invoice_ground_truth(any_scenario: Scenario) -> None:
     assert all(DAY - timedelta(days=60) <= inv.latest.invoice_date < DAY for inv in history)
     if s.scale >= 0.1:
         assert 0.01 <= len(found) / len(history) <= 0.03  # about 2% of the history is overdue
-    # Planted overdue invoices are history, so a poll of the day alone sees only the paid-down ones.
+    # Planted overdue invoices are history; a poll of the day sees them through a version of the day.
     assert all(s.supplier_invoices[i].created_at < s.day_start for i in found)
+
+
+@pytest.mark.parametrize("seed, scale", [(11, 0.1), (7, 0.1), (3, 1.0), (11, 0.001)])
+def test_planted_invoices_have_a_version_entered_on_the_day(scenario: Scenario, seed: int, scale: float) -> None:
+    """A poller of the scenario day alone sees every planted overdue invoice and duplicate."""
+    s = scenario if (seed, scale) == (7, 0.1) else Scenario.generate(seed=seed, scale=scale, day=DAY)
+    truth = s.ground_truth
+    planted = set(truth["overdue_invoice"]) | {i for pair in truth["duplicate_invoice"] for i in pair}
+    for invoice_id in sorted(planted):
+        assert any(v.entered_at.date() == DAY for v in s.supplier_invoices[invoice_id].versions), invoice_id
+    # The unpaid overdue ones got a memo-only version in business hours; nothing else changed.
+    reminded = 0
+    for invoice_id in truth["overdue_invoice"]:
+        invoice = s.supplier_invoices[invoice_id]
+        if invoice.latest.payment_status_id != "UNPAID":
+            continue
+        *earlier, previous, last = invoice.versions
+        assert all(v.entered_at < s.day_start for v in (*earlier, previous)), invoice_id
+        assert at(8) <= last.entered_at < at(18) and last.memo == OVERDUE_REMINDER_MEMO != previous.memo
+        assert last == replace(previous, version=previous.version + 1, entered_at=last.entered_at, memo=last.memo)
+        reminded += 1
+    assert reminded
+    # Nothing else got one: every other history invoice is untouched or settled by a payment.
+    paid = {r.document_id for p in s.payments.values() for r in p.latest.remittances}
+    for invoice_id, invoice in s.supplier_invoices.items():
+        if invoice.created_at < s.day_start and invoice_id not in planted:
+            assert [v.entered_at >= s.day_start for v in invoice.versions] == (
+                [False, True] if invoice_id in paid else [False]), invoice_id
 
 
 def test_journal_ground_truth(any_scenario: Scenario) -> None:

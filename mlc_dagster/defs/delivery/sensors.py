@@ -25,7 +25,7 @@ def build_alerts_sensor(job_name: str) -> dg.SensorDefinition:
     def alerts_to_slack(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         cursor = int(context.cursor) if context.cursor else 0
         newest = cursor
-        partitions: list[str] = []
+        seen = 0
         for key in ALERT_KEYS:
             after = cursor
             while True:
@@ -34,8 +34,7 @@ def build_alerts_sensor(job_name: str) -> dg.SensorDefinition:
                 )
                 for record in page.records:
                     after = max(after, record.storage_id)
-                    if record.partition_key:
-                        partitions.append(record.partition_key)
+                    seen += 1
                 newest = max(newest, after)
                 if not page.has_more:
                     break
@@ -43,7 +42,7 @@ def build_alerts_sensor(job_name: str) -> dg.SensorDefinition:
             return dg.SkipReason("no new alert materializations")
         return dg.SensorResult(
             run_requests=[dg.RunRequest(run_key=f"alerts-through-{newest}",
-                                        tags={"mlc/trigger": "alerts", "mlc/alert_windows": str(len(partitions))})],
+                                        tags={"mlc/trigger": "alerts", "mlc/alert_materializations": str(seen)})],
             cursor=str(newest),
         )
 
