@@ -46,8 +46,10 @@ def build_diff_asset(entity: Entity) -> dg.AssetsDefinition:
         store = warehouse.warehouse()
         new = changed = 0
         by_field: dict[str, int] = {}
-        for key in context.partition_keys:
-            result = diff_window(store, entity, partitions.time_window_for_partition_key(key).start)
+        with store.session():
+            results = [diff_window(store, entity, partitions.time_window_for_partition_key(key).start)
+                       for key in context.partition_keys]
+        for result in results:
             new += result.new
             changed += result.changed_fields
             for name, count in result.by_field.items():
@@ -87,18 +89,19 @@ def build_rule_asset(rule: Rule) -> dg.AssetsDefinition:
         totals = {"candidates": 0, "alerts": 0, "new_alerts": 0, "new_deliveries": 0, "unrouted": 0}
         raised: list[dict[str, str]] = []
         window_starts = []
-        for partition in context.partition_keys:
-            window = partitions.time_window_for_partition_key(partition)
-            window_starts.append(window.start.replace(tzinfo=None))
-            result = detect_window(store, rule.name, window.start, window.end, subs, run_id=context.run_id)
-            for name in totals:
-                totals[name] += getattr(result, name)
-            raised.extend(result.raised)
-        orphans = store.query(
-            "SELECT count(*) FROM alerts.alerts a WHERE a.rule = ? AND list_contains(?, a.window_start) "
-            "AND NOT EXISTS (SELECT 1 FROM alerts.deliveries d WHERE d.alert_id = a.alert_id)",
-            [rule.name, window_starts],
-        )[0][0]
+        with store.session():
+            for partition in context.partition_keys:
+                window = partitions.time_window_for_partition_key(partition)
+                window_starts.append(window.start.replace(tzinfo=None))
+                result = detect_window(store, rule.name, window.start, window.end, subs, run_id=context.run_id)
+                for name in totals:
+                    totals[name] += getattr(result, name)
+                raised.extend(result.raised)
+            orphans = store.query(
+                "SELECT count(*) FROM alerts.alerts a WHERE a.rule = ? AND list_contains(?, a.window_start) "
+                "AND NOT EXISTS (SELECT 1 FROM alerts.deliveries d WHERE d.alert_id = a.alert_id)",
+                [rule.name, window_starts],
+            )[0][0]
         context.log.info(f"{rule.name}: {totals}")
         return dg.MaterializeResult(
             metadata={**totals, "dagster/row_count": totals["alerts"],
