@@ -18,9 +18,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .alerts import RULES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SUBSCRIPTIONS = PROJECT_ROOT / "subscriptions.example.yaml"
 DEMO_MARKER = ".mlc-demo-dir"
+GL_TRUTH = ("unbalanced_journal", "journal_header_mismatch", "retired_account_posting", "intercompany_mismatch")
 
 
 class CliError(Exception):
@@ -52,12 +55,14 @@ def _failure_message(result: Any) -> str:
     return "the run failed; see its events in the Dagster UI"
 
 
-def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None) -> Any:
+def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None,
+            partition_key: str | None = None) -> Any:
     from .definitions import defs
 
     job = defs.resolve_job_def(job_name)
     # No console logs: the run's full event log is in the instance (UI, audit); the CLI says the outcome.
     result = job.execute_in_process(instance=instance, tags=tags or {}, raise_on_error=False,
+                                    partition_key=partition_key,
                                     run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     if not result.success:
         raise CliError(f"{job_name} run {result.run_id} failed: {_failure_message(result)}")
@@ -65,9 +70,10 @@ def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None) ->
 
 
 def poll_day(day: date, instance: Any) -> Any:
-    """Every transactional window of `day` in one ranged run (the backfill policy allows it)."""
+    """The day's reference data, then every transactional window of `day` in one ranged run."""
     from .defs.partitions import TRANSACTIONAL
 
+    run_job("workday_reference_poll", instance, tags={"mlc/day": day.isoformat()}, partition_key=day.isoformat())
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     keys = TRANSACTIONAL.get_partition_keys_in_time_window(
         __import__("dagster").TimeWindow(start, start + timedelta(days=1)))
@@ -147,9 +153,12 @@ def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     started = time.monotonic()
     out(f"Generating the sandbox business day {day} (seed {args.seed}, scale {args.scale}) ...")
     scenario = Scenario.generate(seed=args.seed, scale=args.scale, day=day)
+    truth: dict[str, Any] = dict(scenario.ground_truth)
     out(f"  {len(scenario.supplier_invoices)} supplier invoices from {len(scenario.suppliers)} suppliers, "
-        f"{len(scenario.companies)} companies; {len(scenario.ground_truth['high_value_invoice'])} planted "
-        "high-value invoices")
+        f"{len(scenario.payments)} payments, {len(scenario.journals)} journals, {len(scenario.companies)} companies; "
+        f"planted: {len(truth['high_value_invoice'])} high-value and {len(truth['overdue_invoice'])} overdue "
+        f"invoices, {len(truth['duplicate_invoice'])} duplicate pairs, "
+        f"{sum(len(truth[k]) for k in GL_TRUTH)} GL discrepancies")
     with WorkdaySandbox(scenario) as workday, SlackSandbox() as slack:
         out(f"Workday sandbox: {workday.soap_url}   Slack sandbox: {slack.api_url}")
         env = {
@@ -165,14 +174,17 @@ def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         }
         with _environment(env):
             instance = _instance()
-            out("Polling the day's 24 hourly windows through Dagster (one ranged run) ...")
+            out("Polling the day through Dagster: reference data, then 24 hourly windows in one ranged run ...")
             poll = poll_day(day, instance)
-            polled = _metadata(poll, ["workday", "supplier_invoices"])
-            raised = _metadata(poll, ["alerts", "high_value_invoice"])
-            out(f"  run {poll.run_id}: {polled.get('records')} invoice records in {polled.get('windows')} "
-                f"windows, {polled.get('api_calls')} SOAP calls, {polled.get('retries')} retries; "
-                f"{raised.get('new_alerts')} high-value alerts raised, {raised.get('new_deliveries')} "
-                "channel deliveries queued")
+            for entity in ("supplier_invoices", "purchase_orders", "payments", "journal_entries"):
+                polled = _metadata(poll, ["workday", entity])
+                out(f"  {entity}: {polled.get('records')} records in {polled.get('windows')} windows, "
+                    f"{polled.get('api_calls')} SOAP calls, {polled.get('retries')} retries")
+            for rule in RULES:
+                raised = _metadata(poll, ["alerts", rule])
+                if raised.get("new_alerts"):
+                    out(f"  {rule}: {raised.get('new_alerts')} alerts, "
+                        f"{raised.get('new_deliveries')} deliveries queued")
             out("The alerts sensor launches slack_delivery (paced to 1 message/s per channel) ...")
             runs = deliver_as_sensor(instance)
             for run in runs:
@@ -250,9 +262,9 @@ def cmd_replay(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     instance = _instance()
     result = poll_day(day, instance)
     polled = _metadata(result, ["workday", "supplier_invoices"])
-    raised = _metadata(result, ["alerts", "high_value_invoice"])
+    queued = sum(_metadata(result, ["alerts", rule]).get("new_deliveries", 0) for rule in RULES)
     out(f"replayed {day}: run {result.run_id}, {polled.get('records')} invoice records in "
-        f"{polled.get('windows')} windows, {raised.get('new_deliveries', 0)} deliveries newly queued")
+        f"{polled.get('windows')} windows, {queued} deliveries newly queued")
     if args.no_deliver:
         return 0
     return cmd_deliver(args, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from slack_sdk.models.blocks import Block
 
@@ -53,3 +54,26 @@ def test_money_is_formatted_from_the_exact_decimal() -> None:
     assert format_amount("123456789012.3456", "EUR") == "EUR 123,456,789,012.3456"
     assert format_amount("-1500", "JPY") == "JPY -1,500"
     assert format_amount("100000.1", "GBP") == "GBP 100,000.10"
+
+
+def test_every_rule_has_a_readable_valid_message() -> None:
+    samples: dict[str, dict[str, Any]] = {
+        "overdue_payment": details(days_overdue=13, outstanding="500.00"),
+        "duplicate_invoice": details(duplicate_of="SI-000002", duplicate_number="INV-1", reason="same_number"),
+        "invoice_status_change": details(change="approved", field="approval_status", before="IN_PROGRESS",
+                                         after="APPROVED"),
+        "payment_run": {"settlement_run_id": "SR-1", "payments": 40, "payment_date": "2026-11-29",
+                        "totals": [{"company_id": f"C{i}", "currency": "EUR", "payments": 1, "total": "10.00"}
+                                   for i in range(14)],
+                        "largest_payees": [{"supplier_name": HOSTILE, "amount": "9.5", "currency": "EUR"}]},
+        "gl_discrepancy": {"journal_id": "JE-1", "check": "unbalanced", "finding": "debits 10 <> credits 9",
+                           "company_id": "ACME_US", "memo": HOSTILE},
+    }
+    for rule, sample in samples.items():
+        message = alert_message("a", rule, sample)
+        assert validate_blocks(message.blocks) == [], rule
+        assert "<!channel>" not in json.dumps(message.blocks) + message.text, rule
+    run = alert_message("a", "payment_run", samples["payment_run"])
+    assert "and 7 more company/currency totals" in json.dumps(run.blocks)
+    overdue = alert_message("a", "overdue_payment", samples["overdue_payment"])
+    assert "Overdue 13 days" in overdue.blocks[0]["text"]["text"]
