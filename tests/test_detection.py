@@ -145,3 +145,18 @@ def test_replaying_the_day_gives_identical_alert_ids(day: Day) -> None:
     with duckdb.connect(str(day.path), read_only=True) as con:
         assert con.execute("SELECT alert_id FROM alerts.alerts ORDER BY 1").fetchall() == before
         assert con.execute("SELECT count(*) FROM alerts.deliveries").fetchall() == deliveries
+
+
+def test_journals_balance_check_fails_on_the_planted_windows(day: Day) -> None:
+    key = dg.AssetKey(["workday", "journal_entries"])
+    evaluations = day.instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(key, "journals_balance"), limit=10)
+    assert evaluations, "the check ran with the poll"
+    latest = evaluations[0].event
+    assert latest is not None and latest.dagster_event is not None
+    result = latest.dagster_event.event_specific_data
+    assert isinstance(result, dg.AssetCheckEvaluation)
+    unbalanced = set(day.scenario.ground_truth["unbalanced_journal"])
+    assert result.passed is False
+    failing = {row[0] for row in result.metadata["first_failures"].value}
+    assert failing <= unbalanced and failing

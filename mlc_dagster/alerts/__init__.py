@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from ..warehouse import Warehouse, naive_utc, utcnow
+from ..warehouse import Warehouse, naive_utc, sql_dir, utcnow
 from .subscriptions import Subscription, Subscriptions
-
-
-def sql_dir() -> Path:
-    """`sql/` beside the package in a checkout; MLC_SQL_DIR overrides it for other layouts."""
-    override = os.environ.get("MLC_SQL_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "sql"
 
 
 def _no_params(subs: list[Subscription]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ A plain library (no Dagster). Every entity's tables and views derive from the en
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import threading
 import time
@@ -22,7 +23,7 @@ from ..workday.entities import ENTITIES, Entity, Field
 from ..workday.errors import WorkdayDataError
 from .staging import WindowStage
 
-__all__ = ["Warehouse", "WindowLoad", "WindowStage", "naive_utc", "utcnow"]
+__all__ = ["Warehouse", "WindowLoad", "WindowStage", "naive_utc", "sql_dir", "utcnow"]
 
 WINDOW_COLUMNS = "window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL"
 LOCK_WAIT_SECONDS = 120.0
@@ -84,6 +85,12 @@ SELECT a.alert_id, a.rule, d.channel, a.entity_id, a.created_at, d.status, d.sla
        a.entity, a.company_id, a.supplier_id, a.window_start, d.slack_channel_id, d.sent_at, d.last_error
 FROM alerts.alerts a JOIN alerts.deliveries d USING (alert_id);
 """
+
+
+def sql_dir() -> Path:
+    """`sql/` beside the package in a checkout (rules, checks, analyst views); MLC_SQL_DIR overrides it."""
+    override = os.environ.get("MLC_SQL_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "sql"
 
 
 def utcnow() -> datetime:
@@ -259,6 +266,12 @@ class Warehouse:
             finally:
                 con.execute("DETACH stage")
         return WindowLoad(records=records, lines=line_count)
+
+    def check(self, name: str, window_start: datetime) -> list[tuple[Any, ...]]:
+        """Run the data-quality check sql/checks/<name>.sql on one window: the rows that fail it."""
+        sql = (sql_dir() / "checks" / f"{name}.sql").read_text(encoding="utf-8")
+        with self.connect() as con:
+            return con.execute(sql, {"window_start": naive_utc(window_start)}).fetchall()
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.connect() as con:

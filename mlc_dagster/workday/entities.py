@@ -117,6 +117,8 @@ class Entity:
     rest: RestSpec | None = None  # a REST resource that can serve this entity instead of SOAP
     # Fields whose changes between snapshots are recorded in diffs.changes (status, amount, ...).
     tracked: tuple[str, ...] = ()
+    # Data-quality checks run on every loaded window: name -> description; the SQL is sql/checks/<name>.sql.
+    checks: dict[str, str] = field(default_factory=dict)
 
     @property
     def reference_element(self) -> str:
@@ -276,6 +278,7 @@ JOURNAL_ENTRIES = Entity(
     id_type="Journal_Entry_Reference_ID",
     description="Journal entries changed in the window, with their lines, as of the window's end.",
     tracked=("status", "total_debits", "total_credits", "accounting_date"),
+    checks={"journals_balance": "Every journal in the window has line debits equal to line credits."},
     fields=(
         f("journal_id", "VARCHAR", "Journal_Number", required=True),
         f("status", "VARCHAR", "Journal_Status_Reference", id_type="Journal_Entry_Status_ID"),

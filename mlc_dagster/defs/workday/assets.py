@@ -14,9 +14,10 @@ OWNERS = ["team:finance-data"]
 def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
     partitions = TRANSACTIONAL if entity.cadence == "transactional" else REFERENCE
     columns = [dg.TableColumn(spec.name, spec.type) for spec in entity.fields]
+    key = dg.AssetKey(["workday", entity.name])
 
     @dg.asset(
-        key=["workday", entity.name],
+        key=key,
         partitions_def=partitions,
         group_name="workday",
         kinds={"workday", "duckdb"},
@@ -28,6 +29,7 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
         pool="duckdb_write",
         # A month of hourly windows runs as a handful of runs, not 720.
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+        check_specs=[dg.AssetCheckSpec(name, asset=key, description=text) for name, text in entity.checks.items()],
     )
     def _poll(context: dg.AssetExecutionContext, workday: WorkdayResource,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -58,7 +60,15 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
                 totals[name] += value
             seconds += stats.seconds
             windows.append(f"{window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}")
-        return dg.MaterializeResult(metadata={
+        check_results = []
+        for name in entity.checks:
+            failures = [row for key in context.partition_keys
+                        for row in store.check(name, partitions.time_window_for_partition_key(key).start)]
+            check_results.append(dg.AssetCheckResult(
+                check_name=name, passed=not failures, severity=dg.AssetCheckSeverity.WARN,
+                metadata={"failures": len(failures), "first_failures": dg.MetadataValue.json(
+                    [[str(value) for value in row] for row in failures[:20]])}))
+        return dg.MaterializeResult(check_results=check_results, metadata={
             "window_start": windows[0].split("..")[0] if windows else "",
             "window_end": windows[-1].split("..")[1] if windows else "",
             "windows": len(windows),
