@@ -158,5 +158,6 @@ def test_journals_balance_check_fails_on_the_planted_windows(day: Day) -> None:
     assert isinstance(result, dg.AssetCheckEvaluation)
     unbalanced = set(day.scenario.ground_truth["unbalanced_journal"])
     assert result.passed is False
-    failing = {row[0] for row in result.metadata["first_failures"].value}
+    rows: Any = result.metadata["first_failures"].value
+    failing = {row[0] for row in rows}
     assert failing <= unbalanced and failing
