@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.alerts.assets import diff_assets, rule_assets
+from .defs.analyst.snapshot import build_snapshot_sensor, publish_analyst_snapshot
 from .defs.delivery.assets import DELIVERIES_KEY, alert_deliveries
 from .defs.delivery.sensors import build_alerts_sensor
 from .defs.resources import resources_from_env
@@ -26,7 +27,8 @@ slack_delivery = dg.define_asset_job(
     description="Delivers every pending alert to Slack. Safe to run by hand at any time; concurrent runs "
                 "never post the same alert twice.",
 )
-jobs: list[dg.UnresolvedAssetJobDefinition] = [transactional_poll, slack_delivery]
+jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition] = [transactional_poll, slack_delivery,
+                                                                   publish_analyst_snapshot]
 schedules = [
     dg.build_schedule_from_partitioned_job(
         transactional_poll,
@@ -44,6 +46,8 @@ defs = dg.Definitions(
     assets=[*entity_assets, *diff_assets, *rule_assets, alert_deliveries],
     jobs=jobs,
     schedules=schedules,
-    sensors=[build_alerts_sensor("slack_delivery")],
+    sensors=[build_alerts_sensor("slack_delivery"),
+             build_snapshot_sensor([*(a.key for a in entity_assets), *(a.key for a in diff_assets),
+                                    *(a.key for a in rule_assets), alert_deliveries.key])],
     resources=resources_from_env(),
 )

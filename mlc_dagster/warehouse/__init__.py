@@ -10,6 +10,7 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -266,6 +267,34 @@ class Warehouse:
             finally:
                 con.execute("DETACH stage")
         return WindowLoad(records=records, lines=line_count)
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Where analysts read: `<warehouse>.snapshot.duckdb` beside the live file."""
+        return self.path.with_name(self.path.stem + ".snapshot.duckdb")
+
+    def publish_snapshot(self) -> Path:
+        """Copy the warehouse to a fresh file and swap it in atomically as the analyst snapshot.
+
+        DuckDB lets one process hold a file for writing and a reader blocks writers, so analysts never
+        open the live file: they open the snapshot, read-only, for as long as they like. The swap is a
+        rename: a connection kept open goes on reading the snapshot it opened; the next one sees the
+        new copy. A poll is held up only for the copy itself."""
+        target = self.snapshot_path
+        scratch = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with self.connect() as con:
+                live = con.execute("SELECT current_database()").fetchall()[0][0]
+                con.execute(f"ATTACH '{scratch}' AS snapshot")
+                try:
+                    con.execute(f'COPY FROM DATABASE "{live}" TO snapshot')
+                finally:
+                    con.execute("DETACH snapshot")
+            os.replace(scratch, target)
+        finally:
+            for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        return target
 
     def check(self, name: str, window_start: datetime) -> list[tuple[Any, ...]]:
         """Run the data-quality check sql/checks/<name>.sql on one window: the rows that fail it."""
