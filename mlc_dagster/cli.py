@@ -270,6 +270,14 @@ def cmd_replay(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return cmd_deliver(args, out)
 
 
+def cmd_doctor(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .doctor import render, run_doctor
+
+    checks = run_doctor()
+    out(render(checks))
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlc-dagster", description="Workday -> Slack finance alerts on Dagster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -295,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--day", required=True)
     replay.add_argument("--no-deliver", action="store_true")
     replay.set_defaults(handler=cmd_replay)
+
+    doctor = commands.add_parser("doctor", help="check the configuration and ping Workday and Slack")
+    doctor.set_defaults(handler=cmd_doctor)
 
     deliver_cmd = commands.add_parser("deliver", help="run slack_delivery once")
     deliver_cmd.set_defaults(handler=cmd_deliver)
