@@ -156,7 +156,7 @@ def check_slack(lookup: Lookup) -> list[Check]:
         name = f"slack channel {wanted}"
         if found is None:
             checks.append(Check(name, False, "not found (or private and the bot is not in it)",
-                                "create the channel or fix the subscription; invite the bot to private channels"))
+                                "create it or fix the subscription; if it is private, /invite the app in it"))
         elif found.get("is_archived"):
             checks.append(Check(name, False, "archived", "unarchive it or point the subscription elsewhere"))
         elif not found.get("is_member"):

@@ -7,8 +7,11 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ..workday import fastpath
 from ..workday.entities import Entity
 from ..workday.parse import ColumnBuffer, header_names, line_names
 
@@ -16,50 +19,83 @@ from ..workday.parse import ColumnBuffer, header_names, line_names
 class WindowStage:
     """A window's pages, staged on disk as they arrive, so memory follows one page, not the window.
 
-    A separate DuckDB file per poll: staging never takes the warehouse's write lock, and the final
-    replacement reads it in one transaction. Deleted when closed.
+    Each page is appended as a row group to one Parquet file per table (rows, lines): writing Arrow
+    columns as they are costs a fraction of inserting them into DuckDB, which would write them to its
+    WAL and again at the checkpoint. `finish()` makes the stage's DuckDB file, whose `rows` and `lines`
+    are views over those files: `Warehouse.replace_window` ATTACHes it read-only and reads them in one
+    transaction, and staging never takes the warehouse's write lock. `rows` has a `seq` column that grows
+    in page order, so the last copy of a duplicated record wins. Everything is deleted when closed.
     """
 
     def __init__(self, folder: Path, entity: Entity) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.entity = entity
         self.path = folder / f"{entity.name}-{os.getpid()}-{uuid.uuid4().hex[:12]}.duckdb"
-        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
-        self._con.execute("SET memory_limit = '16MB'")
-        self._con.execute("SET threads = 1")
-        columns = ", ".join(f"{name} VARCHAR" for name in header_names(entity))
-        self._con.execute(f"CREATE TABLE rows (seq BIGINT, {columns})")
+        self._files = {"rows": self.path.with_name(self.path.stem + ".rows.parquet"),
+                       "lines": self.path.with_name(self.path.stem + ".lines.parquet")}
+        self._schemas = {"rows": pa.schema([("seq", pa.int64()), *((n, pa.string()) for n in header_names(entity))])}
         if entity.lines:
-            line_columns = ", ".join(f"{name} VARCHAR" for name in line_names(entity))
-            self._con.execute(f"CREATE TABLE lines ({line_columns})")
+            self._schemas["lines"] = pa.schema([(n, pa.string()) for n in line_names(entity)])
+        self._writers: dict[str, pq.ParquetWriter] = {}
         self._seq = 0
+        self._finished = False
         self.records = 0
 
     def add_page(self, rows: ColumnBuffer, lines: ColumnBuffer | None) -> None:
-        assert self._con is not None, "stage already finished"
-        count = len(rows)
-        table = pa.table({"seq": pa.array(range(self._seq, self._seq + count), type=pa.int64()),
-                          **{name: pa.array(values, type=pa.string()) for name, values in rows.columns.items()}})
+        """One page as `parse.parse_page` fills buffers (or as `fastpath.read_page` carries it in them)."""
+        page = fastpath.fast_page(rows)
+        if page is not None:
+            self.add_arrow_page(page.rows, page.lines)
+            return
+        self.add_arrow_page(_table(rows), _table(lines) if lines is not None and len(lines) else None)
+
+    def add_tsv_page(self, header_tsv: bytes, lines_tsv: bytes | None, escaped: bool = False) -> None:
+        """One page as the fast path's stylesheet writes it (`fastpath.tsv_tables` says how it is read)."""
+        rows, lines = fastpath.tsv_tables(self.entity, header_tsv, lines_tsv, escaped)
+        self.add_arrow_page(rows, lines)
+
+    def add_arrow_page(self, rows: pa.Table, lines: pa.Table | None) -> None:
+        """One page of text columns named as `parse.header_names` / `parse.line_names` name them."""
+        if self._finished:
+            raise RuntimeError("stage already finished")
+        count = rows.num_rows
+        seq = pa.array(np.arange(self._seq, self._seq + count, dtype=np.int64))
+        self._append("rows", pa.table([seq, *(rows.column(n) for n in header_names(self.entity))],
+                                      schema=self._schemas["rows"]))
         self._seq += count
         self.records += count
-        self._con.register("page_rows", table)
-        self._con.execute("INSERT INTO rows SELECT * FROM page_rows").fetchall()
-        self._con.unregister("page_rows")
-        if lines is not None and len(lines):
-            line_table = pa.table({name: pa.array(values, type=pa.string()) for name, values in lines.columns.items()})
-            self._con.register("page_lines", line_table)
-            self._con.execute("INSERT INTO lines SELECT * FROM page_lines").fetchall()
-            self._con.unregister("page_lines")
+        if lines is not None and lines.num_rows and "lines" in self._schemas:
+            self._append("lines", pa.table([lines.column(n) for n in line_names(self.entity)],
+                                           schema=self._schemas["lines"]))
+
+    def _append(self, name: str, table: pa.Table) -> None:
+        writer = self._writers.get(name)
+        if writer is None:
+            # Uncompressed: the file lives for one poll and is read once or twice, from local disk.
+            writer = self._writers[name] = pq.ParquetWriter(self._files[name], table.schema, compression="none")
+        writer.write_table(table)
 
     def finish(self) -> None:
-        if self._con is not None:
-            self._con.execute("CHECKPOINT")
-            self._con.close()
-            self._con = None
+        if self._finished:
+            return
+        self._finished = True
+        for writer in self._writers.values():
+            writer.close()
+        con = duckdb.connect(str(self.path))
+        try:
+            for name, schema in self._schemas.items():
+                if name in self._writers:
+                    file = str(self._files[name]).replace("'", "''")
+                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{file}')")
+                else:
+                    columns = ", ".join(f"{f.name} {'BIGINT' if f.type == pa.int64() else 'VARCHAR'}" for f in schema)
+                    con.execute(f"CREATE TABLE {name} ({columns})")
+        finally:
+            con.close()
 
     def close(self) -> None:
         self.finish()
-        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+        for path in (self.path, self.path.with_name(self.path.name + ".wal"), *self._files.values()):
             path.unlink(missing_ok=True)
 
     def __enter__(self) -> WindowStage:
@@ -67,3 +103,7 @@ class WindowStage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _table(buffer: ColumnBuffer) -> pa.Table:
+    return pa.table({name: pa.array(values, type=pa.string()) for name, values in buffer.columns.items()})

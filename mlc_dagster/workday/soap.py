@@ -29,7 +29,8 @@ from .errors import (
     WorkdayTransientError,
     WorkdayValidationError,
 )
-from .parse import WD, ColumnBuffer, new_buffers, parse_page
+from .fastpath import MAX_BODY_BYTES, read_page
+from .parse import WD, ColumnBuffer, new_buffers
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_PAGE_SIZE = 999
@@ -275,7 +276,14 @@ class WorkdaySoapClient:
                 raise _error_for(response.status_code, response.headers, body, entity, described)
             stream = _CountingStream(response.raw)
             try:
-                return parse_page(stream, entity, rows, lines)
+                # The whole body first (a page is a few MB): the fast path reads it from one tree, in C.
+                chunks = []
+                while chunk := stream.read(1 << 20):
+                    chunks.append(chunk)
+                    if stream.count > MAX_BODY_BYTES:
+                        raise WorkdayError(f"response body larger than {MAX_BODY_BYTES >> 20} MB: refusing to hold "
+                                           "it in memory; lower the page size", request=described)
+                return read_page(b"".join(chunks), entity, rows, lines)
             except etree.XMLSyntaxError as exc:
                 raise WorkdayTransientError(f"malformed XML in the response: {exc}", request=described) from None
             except (requests.RequestException, OSError) as exc:
@@ -284,6 +292,8 @@ class WorkdaySoapClient:
                 ) from None
             except WorkdayDataError as exc:
                 raise WorkdayDataError(str(exc), request=described) from None
+            except WorkdayError:
+                raise
             except Exception as exc:
                 # urllib3 raises its own ProtocolError/IncompleteRead for a body cut short.
                 if type(exc).__module__.startswith(("urllib3", "http.client")):
