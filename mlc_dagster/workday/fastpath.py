@@ -1,0 +1,366 @@
+"""Fast path: one response page turned into Arrow columns by libxml2, libxslt and Arrow, in C.
+
+`parse.parse_page` spends about as much time in Python per element (an lxml proxy per child, a
+dispatch per field) as libxml2 spends parsing. Here the page is parsed into a tree, one XSLT 1.0
+stylesheet per entity, compiled from the registry row, writes one tab-separated line per record and per
+record line, and pyarrow reads that text into columns and normalises them (strip, empty -> NULL) with
+vectorised kernels. The result is exactly what `parse_page` produces, or the page is refused
+(`transform` returns None) and the caller reads it with `parse_page`.
+
+What has to match `parse_page`, and how:
+- the tree: parsed with parse_page's options (comments dropped, CDATA merged into text); a page with a
+  DTD (entities, attribute defaults) or not in UTF-8 is refused.
+- a text value is the element's `.text` (its first child node, when that is text), stripped, '' -> None:
+  XPath `node()[1][self::text()]`, stripped by `utf8_trim_whitespace` (the same characters as
+  `str.strip()` for everything XML can carry; a test checks every code point).
+- alternatives are tried in order and, within one, elements in document order, the first with a
+  non-empty value winning: `xsl:choose` over node-sets filtered by `[normalize-space()]`. That filter
+  knows XML's four whitespace characters only, so a chosen value that strips to '' in Python (only
+  NBSP, U+2000.. and the like) refuses the page.
+- `id_type`: the first child with that `wd:type` of each reference; `descriptor=True`: the attribute as
+  it is (not stripped, '' kept): written behind a marker so present-but-empty and absent stay apart.
+- nested `A/B/C`: every `B` of every `A`, then the first `C` (what `parse._NestedPlan` walks).
+- the WID: the last `wd:type="WID"` ID of the record's reference(s).
+- records are the record elements under a `Response_Data`, paging numbers come from `Response_Results`:
+  only the standard place (Envelope/Body/X_Response/...) is read, which is exact when the page's bytes
+  name each at most twice (one start and one end tag); otherwise the page is refused.
+- a record `parse_page` refuses (no WID, no data element, a required field missing) refuses the page, so
+  `parse_page` raises its error naming the record and the field.
+Tabs and newlines separate values; a page whose values hold one (the counts of separators tell) is
+transformed again with tab, newline and CR written as private-use characters and translated back; a
+value already holding one of those characters refuses the page.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from lxml import etree
+
+from .entities import Entity, Field
+from .parse import WD, ColumnBuffer, PageResult, header_names, line_names, parse_page
+
+TAB, LF, CR = "\ue000", "\ue001", "\ue002"  # what \t, \n and \r become in an escaped page
+_FOREIGN = "\ue003"  # a value of an escaped page held one of the three above: refuse the page
+DESCRIPTOR_MARK = "\ue004"  # written in front of every present descriptor
+_SPLIT = "\ue006"  # the line between the header rows and the line rows
+
+_ESCAPE_FROM = "\t\n\r" + TAB + LF + CR
+_ESCAPE_TO = TAB + LF + CR + _FOREIGN * 3
+_SPLIT_LINE = b"\n" + _SPLIT.encode() + b"\n"
+
+# The options of parse_page's iterparse: the same tree (comments dropped, CDATA merged into text).
+_PARSE_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False,
+                                  "huge_tree": False, "remove_comments": True}
+MAX_BODY_BYTES = 256 << 20  # a page is a few MB; a body this large is a misconfiguration, not data
+_TEXT = "node()[1][self::text()]"
+
+
+def _xml(text: str) -> str:
+    """Text for an XML attribute value: markup and anything but printable ASCII as character references."""
+    return "".join(f"&#{ord(c)};" if c in "<>&\"'" or not 32 <= ord(c) < 127 else c for c in text)
+
+
+def _name(local: str) -> str:
+    if not local.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ValueError(f"{local!r} cannot be written into the fast path's XPath")
+    return f"wd:{local}"
+
+
+def _source_path(source: str, spec: Field) -> str:
+    """XPath, relative to the element holding the field, of one source's candidate values."""
+    steps = source.split("/")
+    path = _name(steps[0])
+    if len(steps) > 1:
+        # Every B of every A, then the first of each deeper step: what parse._NestedPlan walks.
+        path += "/" + _name(steps[1]) + "".join(f"/{_name(step)}[1]" for step in steps[2:])
+    if spec.descriptor:
+        return f"{path}/@wd:Descriptor"
+    if spec.id_type:
+        path += f"/*[@wd:type='{_name(spec.id_type)[3:]}'][1]"
+    return f"{path}/{_TEXT}[normalize-space()]"
+
+
+def _emit(select: str, escape: bool) -> str:
+    if escape:
+        select = f"translate({select}, '{_xml(_ESCAPE_FROM)}', '{_xml(_ESCAPE_TO)}')"
+    return f'<xsl:value-of select="{select}"/>'
+
+
+def _emit_field(spec: Field, escape: bool) -> str:
+    def one(path: str) -> str:
+        if spec.descriptor:
+            return f'<xsl:for-each select="({path})[1]">{_xml(DESCRIPTOR_MARK)}{_emit(".", escape)}</xsl:for-each>'
+        return _emit(path, escape)
+
+    paths = [_source_path(source, spec) for source in spec.sources]
+    if len(paths) == 1:
+        return one(paths[0])
+    return "<xsl:choose>" + "".join(f'<xsl:when test="{p}">{one(p)}</xsl:when>' for p in paths) + "</xsl:choose>"
+
+
+def stylesheet(entity: Entity, escape: bool) -> str:
+    """The entity's XSLT: a line of counts, the header rows, a split line, the line rows."""
+    record, reference, data = (_name(n) for n in (entity.record_element, entity.reference_element,
+                                                  entity.data_element))
+    line = _name(entity.lines.element) if entity.lines else None
+    for spec in entity.fields:
+        if line and any(s.split("/")[0] == entity.lines.element for s in spec.sources):  # type: ignore[union-attr]
+            raise ValueError(f"{entity.name}.{spec.name}: a field cannot come from the line element")
+    tab, newline = "<xsl:text>&#9;</xsl:text>", "<xsl:text>&#10;</xsl:text>"
+    wid = f"({reference}/*[@wd:type='WID'])[last()]/{_TEXT}"
+    parts = [
+        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+        f'xmlns:wd="{WD}"><xsl:output method="text" encoding="UTF-8"/><xsl:template match="/">',
+        f'<xsl:variable name="records" select="/*/*/*/wd:Response_Data/{record}"/>',
+        '<xsl:value-of select="count($records)"/>', tab,
+        f'<xsl:value-of select="count($records/{data}[1]/{line})"/>' if line else "0", tab,
+        f'<xsl:value-of select="count($records[not({data})])"/>', newline,
+        f'<xsl:for-each select="$records">{_emit(wid, escape)}<xsl:for-each select="{data}[1]">',
+        *(tab + _emit_field(spec, escape) for spec in entity.fields),
+        "</xsl:for-each>", newline, "</xsl:for-each>",
+        f"<xsl:text>{_xml(_SPLIT)}</xsl:text>", newline,
+    ]
+    if entity.lines:
+        parts += [
+            f'<xsl:for-each select="$records"><xsl:variable name="wid" select="{wid}"/>',
+            f'<xsl:for-each select="{data}[1]/{line}">',
+            *(_emit_field(spec, escape) + tab for spec in entity.lines.fields),
+            _emit("$wid", escape), newline, "</xsl:for-each></xsl:for-each>",
+        ]
+    parts.append("</xsl:template></xsl:stylesheet>")
+    return "".join(parts)
+
+
+@dataclass
+class FastPage:
+    """One page's rows as Arrow tables, columns named and ordered as `parse.new_buffers` names them."""
+
+    rows: pa.Table
+    lines: pa.Table | None
+    result: PageResult
+
+
+class FastPlan:
+    """The compiled fast path of one entity."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+        self.plain = etree.XSLT(etree.XML(stylesheet(entity, escape=False).encode()))
+        self.escaping = etree.XSLT(etree.XML(stylesheet(entity, escape=True).encode()))
+        self.header_tsv = ["wid", *(spec.name for spec in entity.fields)]
+        self.line_tsv = [*(spec.name for spec in entity.lines.fields), "parent_wid"] if entity.lines else []
+        self.kinds = {spec.name: spec for spec in entity.fields}
+        self.line_kinds = {spec.name: spec for spec in entity.lines.fields} if entity.lines else {}
+        self.parser = etree.XMLParser(**_PARSE_OPTIONS)
+        self.results = etree.XPath("/*/*/*/wd:Response_Results", namespaces={"wd": WD})
+        self.data = etree.XPath("/*/*/*/wd:Response_Data", namespaces={"wd": WD})
+
+    def transform(self, body: bytes) -> FastPage | None:
+        """The page's rows, or None when only parse_page reads it exactly.
+
+        Raises `etree.XMLSyntaxError` for malformed XML, as parse_page does."""
+        root = etree.fromstring(body, self.parser)
+        docinfo = root.getroottree().docinfo
+        if docinfo.internalDTD is not None or (docinfo.encoding or "UTF-8").upper() != "UTF-8":
+            return None
+        # Every element named Response_Data (or _Results) shows in the bytes; at most two mentions and
+        # one found at the standard place means that one is all parse_page would read (or both are empty).
+        found_data, found_results = self.data(root), self.results(root)
+        for name, found in ((b"Response_Data", found_data), (b"Response_Results", found_results)):
+            mentions = body.count(name)
+            if mentions > 2 or len(found) > 1 or (mentions and not found):
+                return None
+        result = _page_result(found_results)
+        if result is None:
+            return None
+        for escaped in (False, True):
+            out = bytes((self.escaping if escaped else self.plain)(root.getroottree()))
+            page = self._columns(out, escaped, result)
+            if page is not None or escaped:
+                return page
+        return None
+
+    def _columns(self, out: bytes, escaped: bool, result: PageResult) -> FastPage | None:
+        first = out.find(b"\n")
+        records, line_count, without_data = (int(n) for n in out[:first].split(b"\t"))
+        if without_data:
+            return None  # parse_page raises its error naming the record
+        # A tab or newline inside a value shows as more separators than the rows have; a CR would
+        # end a row for some CSV readers.
+        if (out.count(b"\n") != records + line_count + 2
+                or out.count(b"\t") != 2 + records * len(self.entity.fields) + line_count * (len(self.line_tsv) - 1)
+                or b"\r" in out or (escaped and _FOREIGN.encode() in out)):
+            return None
+        split = out.find(_SPLIT_LINE, first)
+        tables = self.tables(out[first + 1:split + 1], out[split + len(_SPLIT_LINE):], records, line_count, escaped)
+        if tables is None:
+            return None
+        result.records = records
+        return FastPage(*tables, result)
+
+    def tables(self, header_tsv: bytes, lines_tsv: bytes | None, records: int | None = None,
+               line_count: int | None = None, escaped: bool = False) -> tuple[pa.Table, pa.Table | None] | None:
+        """The stylesheet's rows read into normalised columns, or None where parse_page must decide."""
+        raw = _read_tsv(header_tsv, self.header_tsv, header_tsv.count(b"\n") if records is None else records)
+        rows = None if raw is None else _normalise(raw, self.kinds, [
+            "wid", *(s.name for s in self.entity.fields if s.required)], escaped)
+        if rows is None:
+            return None
+        lines = None
+        if self.entity.lines:
+            data = lines_tsv or b""
+            raw = _read_tsv(data, self.line_tsv, data.count(b"\n") if line_count is None else line_count)
+            lines = None if raw is None else _normalise(raw, self.line_kinds, [
+                "parent_wid", *(s.name for s in self.entity.lines.fields if s.required)], escaped)
+            if lines is None:
+                return None
+            lines = lines.select(line_names(self.entity))
+        return rows.select(header_names(self.entity)), lines
+
+
+def _read_tsv(data: bytes, names: list[str], count: int) -> pa.Table | None:
+    if not count:
+        return pa.table({name: pa.array([], type=pa.string()) for name in names})
+    try:
+        table = pacsv.read_csv(
+        pa.py_buffer(data),
+        # One block for the page: no row straddles blocks, and a page is small enough for one thread.
+            read_options=pacsv.ReadOptions(column_names=names, block_size=len(data) + 1, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, double_quote=False,
+                                             newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return None
+    return table if table.num_rows == count else None
+
+
+def _unescape(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    for private, char in ((TAB, "\t"), (LF, "\n"), (CR, "\r")):
+        column = pc.replace_substring(column, private, char)
+    return column
+
+
+def _normalise(table: pa.Table, kinds: dict[str, Field], required: list[str], escaped: bool) -> pa.Table | None:
+    """parse_page's values from the raw text: descriptors unmarked, the rest stripped; None when a
+    required value is missing or a value's emptiness depends on whitespace XPath does not know."""
+    columns = []
+    for name in table.column_names:
+        raw = table.column(name)
+        spec = kinds.get(name)
+        if spec is not None and spec.descriptor:
+            value = pc.utf8_slice_codeunits(raw, 1)
+            if escaped:
+                value = _unescape(value)
+        else:
+            if escaped:
+                raw = _unescape(raw)
+            value = pc.utf8_trim_whitespace(raw)
+            # normalize-space() let no value of XML whitespace only through (nor is a WID one), so a value
+            # that strips to '' is made of whitespace XPath does not know: its choice may not be Python's.
+            if pc.any(pc.equal(value, "")).as_py():
+                return None
+        if name in required and value.null_count:
+            return None  # parse_page raises the error naming the record and the field
+        columns.append(value)
+    return pa.table(columns, names=table.column_names)
+
+
+def _page_result(elements: list[Any]) -> PageResult | None:
+    """Paging numbers, read as parse_page reads them; None where parse_page should say what is wrong."""
+    result = PageResult()
+    for element in elements:
+        for child in element:
+            name = child.tag.rpartition("}")[2] if isinstance(child.tag, str) else ""
+            text = (child.text or "0").strip() or "0"
+            try:
+                number = int(float(text))
+            except (ValueError, OverflowError):
+                return None
+            if name == "Total_Results":
+                result.total_results = number
+            elif name == "Total_Pages":
+                result.total_pages = number
+            elif name == "Page":
+                result.page = number
+    return result
+
+
+_PLANS: dict[int, FastPlan] = {}
+
+
+def plan_for(entity: Entity) -> FastPlan:
+    plan = _PLANS.get(id(entity))
+    if plan is None or plan.entity is not entity:
+        plan = _PLANS[id(entity)] = FastPlan(entity)
+    return plan
+
+
+def transform_page(body: bytes, entity: Entity) -> FastPage | None:
+    return plan_for(entity).transform(body)
+
+
+def tsv_tables(entity: Entity, header_tsv: bytes, lines_tsv: bytes | None,
+               escaped: bool = False) -> tuple[pa.Table, pa.Table | None]:
+    """Rows in the stylesheet's format (header `wid, fields...`; lines `fields..., parent_wid`) as the
+    normalised tables `WindowStage` stores."""
+    tables = plan_for(entity).tables(header_tsv, lines_tsv, escaped=escaped)
+    if tables is None:
+        raise ValueError(f"{entity.name}: a page the fast path cannot represent exactly (read it with parse_page)")
+    return tables
+
+
+class _ArrowColumns(ColumnBuffer):
+    """A ColumnBuffer whose lists are made from the fast path's Arrow table only if someone asks for them.
+
+    The stage writes the Arrow table as it is; a CollectingSink (tests, small reads) gets the lists."""
+
+    @property  # type: ignore[override]
+    def columns(self) -> dict[str, list[Any]]:
+        table = self.__dict__.pop("_table", None)
+        if table is not None:
+            self.__dict__["columns"] = {name: table.column(name).to_pylist() for name in self.names}
+        return self.__dict__["columns"]  # type: ignore[no-any-return]
+
+    @columns.setter
+    def columns(self, value: dict[str, list[Any]]) -> None:
+        self.__dict__["columns"] = value
+
+    def __len__(self) -> int:
+        table = self.__dict__.get("_table")
+        return table.num_rows if table is not None else super().__len__()
+
+
+def _attach(buffer: ColumnBuffer, table: pa.Table, page: FastPage) -> None:
+    # fetch_window owns the buffers and hands them to its sink: the page travels inside them.
+    buffer.__class__ = _ArrowColumns
+    buffer.__dict__["_table"] = table
+    buffer.__dict__["fast_page"] = page
+
+
+def fast_page(rows: ColumnBuffer) -> FastPage | None:
+    """The fast path's tables behind `rows`, if `read_page` read it that way."""
+    page = rows.__dict__.get("fast_page")
+    return page if isinstance(page, FastPage) else None
+
+
+def read_page(body: bytes, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None) -> PageResult:
+    """Read one whole response body into the buffers: the fast path, or parse_page where it refuses.
+
+    Raises what parse_page raises (`etree.XMLSyntaxError`, `WorkdayDataError`)."""
+    if len(rows) or (lines is not None and len(lines)):
+        raise ValueError("read_page fills empty buffers")
+    page = transform_page(body, entity)
+    if page is None:
+        return parse_page(io.BytesIO(body), entity, rows, lines)
+    _attach(rows, page.rows, page)
+    if lines is not None and page.lines is not None:
+        _attach(lines, page.lines, page)
+    return page.result
