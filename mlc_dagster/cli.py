@@ -41,7 +41,9 @@ def _instance() -> Any:
     if not os.environ.get("DAGSTER_HOME"):
         raise CliError("DAGSTER_HOME is not set: point it at the Dagster instance folder "
                        "(the one holding dagster.yaml)", code=2)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"]).resolve()  # Dagster insists on an absolute path
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
@@ -278,6 +280,27 @@ def cmd_doctor(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def parse_since(text: str) -> datetime:
+    """`2026-11-29`, `2026-11-29T08:00`, `24h` or `7d` (UTC)."""
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:] in ("h", "d"):
+        amount = int(text[:-1])
+        return datetime.now(UTC) - (timedelta(hours=amount) if text.endswith("h") else timedelta(days=amount))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since {text!r}: expected YYYY-MM-DD, an ISO time, or 24h / 7d", code=2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_audit(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .audit import read_audit, render
+
+    since = parse_since(args.since)
+    out(render(read_audit(_instance(), since), args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlc-dagster", description="Workday -> Slack finance alerts on Dagster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -303,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--day", required=True)
     replay.add_argument("--no-deliver", action="store_true")
     replay.set_defaults(handler=cmd_replay)
+
+    audit = commands.add_parser("audit", help="poll cycles and messages posted, from run history")
+    audit.add_argument("--since", required=True, help="YYYY-MM-DD, an ISO time, or 24h / 7d")
+    audit.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    audit.set_defaults(handler=cmd_audit)
 
     doctor = commands.add_parser("doctor", help="check the configuration and ping Workday and Slack")
     doctor.set_defaults(handler=cmd_doctor)

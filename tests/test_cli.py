@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+
+from mlc_dagster.workday.entities import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "mlc-dagster")
@@ -28,7 +31,16 @@ def test_demo_posts_high_value_invoices_and_leaves_a_warehouse(tmp_path: Path) -
     with duckdb.connect(str(folder / "mlc.duckdb"), read_only=True) as con:
         sent = con.execute("SELECT count(*) FROM analytics.alerts WHERE status = 'sent'").fetchall()[0][0]
     assert sent == len([line for line in result.stdout.splitlines() if " ts=" in line])
-    assert (folder / "dagster_home" / "history").exists() or any((folder / "dagster_home").iterdir())
+    # The audit trail read back from run history agrees with what the Slack sandbox received.
+    received = {(line.split()[0], line.split("ts=")[1].split(":")[0]) for line in result.stdout.splitlines()
+                if " ts=" in line}
+    audit = run("audit", "--since", "1d", "--format", "json", env={"DAGSTER_HOME": str(folder / "dagster_home")})
+    assert audit.returncode == 0, audit.stderr
+    trail = json.loads(audit.stdout)
+    assert {(m["channel"], m["ts"]) for m in trail["messages"]} == received
+    polled = {p["asset"]: p for p in trail["polls"]}
+    assert polled["workday/supplier_invoices"]["windows"] == 24 and polled["workday/supplier_invoices"]["records"] > 0
+    assert set(polled) == {f"workday/{name}" for name in ENTITIES}
 
 
 def test_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
