@@ -140,7 +140,7 @@ def _prepare_demo_dir(folder: Path) -> None:
     (folder / "dagster_home").mkdir(parents=True)
     (folder / DEMO_MARKER).write_text("made by mlc-dagster demo; deleted and remade by the next demo\n")
     # The embedded default: SQLite storage in DAGSTER_HOME, nothing to run besides this process.
-    (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     shutil.copy(EXAMPLE_SUBSCRIPTIONS, folder / "subscriptions.yaml")
 
 
@@ -301,6 +301,105 @@ def cmd_audit(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0
 
 
+# -- credentials, slack-app --------------------------------------------------------------------------
+
+
+def cmd_credentials(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .credentials import KNOWN_SECRETS, CredentialStore, CredentialStoreError
+
+    store = CredentialStore()
+    try:
+        if args.action == "set":
+            if sys.stdin.isatty():
+                import getpass
+
+                value = getpass.getpass(f"{args.name} (not echoed): ")
+            else:
+                value = sys.stdin.read().rstrip("\r\n")
+            if not value:
+                raise CliError(f"no value for {args.name}: type it at the prompt or pipe it on standard input", 2)
+            store.set(args.name, value)
+            note = f" (while {args.name} is set in the environment, that value wins)" if os.environ.get(args.name) \
+                else ""
+            out(f"stored {args.name} in {store.path}{note}")
+        elif args.action == "list":
+            stored = store.catalog()
+            for entry in stored:
+                out(f"{entry.name:<24} stored {entry.updated_at}"
+                    + ("  (overridden by the environment)" if entry.overridden_by_environment else ""))
+            names = {entry.name for entry in stored}
+            for name in KNOWN_SECRETS:
+                if name not in names and os.environ.get(name):
+                    out(f"{name:<24} from the environment only")
+            if not stored:
+                out(f"no credentials stored in {store.path}")
+        elif args.action == "delete":
+            if not store.delete(args.name):
+                raise CliError(f"{args.name} is not in the credential store {store.path}")
+            out(f"deleted {args.name} from {store.path}")
+        else:  # rotate-key
+            return _rotate_key(store, args, out)
+    except CredentialStoreError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _rotate_key(store: Any, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from .credentials import _write_private, generate_key
+
+    if not store.exists():
+        raise CliError(f"there is no credential store at {store.path} to rotate", 2)
+    count = len(store.catalog())  # the current key must open the store before anything changes
+    if not os.environ.get("MLC_SECRET_KEY"):
+        store.rotate_key()
+        out(f"re-encrypted {count} credentials with a new key; {store.key_file} now holds it (back it up)")
+        return 0
+    # MLC_SECRET_KEY cannot be changed from here: hand the new key over before the store depends on it.
+    new_key = generate_key()
+    if args.key_file:
+        _write_private(Path(args.key_file), new_key + b"\n")
+        store.rotate_key(new_key)
+        out(f"re-encrypted {count} credentials; the new key is in {args.key_file} (mode 0600): set "
+            f"MLC_SECRET_KEY to its contents, or unset it and set MLC_SECRET_KEY_FILE={args.key_file}")
+    else:
+        out("new key; set MLC_SECRET_KEY to it now (the old key no longer opens the store):")
+        out(new_key.decode("ascii"))
+        sys.stdout.flush()
+        store.rotate_key(new_key)
+        out(f"re-encrypted {count} credentials in {store.path}")
+    return 0
+
+
+def cmd_slack_app(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    import threading
+
+    from .credentials import CredentialStore, CredentialStoreError
+    from .slack_app.server import SlackAppServer, build_app, run_socket_mode
+
+    try:
+        store = CredentialStore()
+        app = build_app(store=store, socket_mode=args.socket_mode)
+        if args.socket_mode:
+            token = store.require("SLACK_APP_TOKEN", "the app-level token, xapp-..., with connections:write")
+            out("Slack app in Socket Mode: connecting out to Slack (no public endpoint needed); Ctrl-C stops")
+            run_socket_mode(app, token, os.environ.get("SLACK_API_URL") or "https://slack.com/api/",
+                            threading.Event())
+            return 0
+    except CredentialStoreError as exc:
+        raise CliError(str(exc), 2) from None
+    server = SlackAppServer(app, host=args.host, port=args.port).start()
+    out(f"Slack app listening on {server.url} (Events API, interactivity and slash commands); Ctrl-C stops")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        out("note: listening beyond loopback; serve it to Slack through an HTTPS reverse proxy only")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop()
+        app.close(wait=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlc-dagster", description="Workday -> Slack finance alerts on Dagster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -334,6 +433,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the configuration and ping Workday and Slack")
     doctor.set_defaults(handler=cmd_doctor)
+
+    credentials = commands.add_parser(
+        "credentials", help="the encrypted credential store (MLC_CREDENTIALS_PATH, key MLC_SECRET_KEY)")
+    actions = credentials.add_subparsers(dest="action", required=True)
+    store_set = actions.add_parser("set", help="store a secret; the value is read from the prompt or stdin")
+    store_set.add_argument("name", help="the environment variable's name, e.g. WORKDAY_PASSWORD")
+    actions.add_parser("list", help="names and dates of what is stored (never a value)")
+    store_delete = actions.add_parser("delete", help="remove a secret")
+    store_delete.add_argument("name")
+    rotate = actions.add_parser("rotate-key", help="re-encrypt every credential under a new key")
+    rotate.add_argument("--key-file", help="with MLC_SECRET_KEY: write the new key to this file (0600) "
+                                           "instead of printing it")
+    credentials.set_defaults(handler=cmd_credentials)
+
+    slack_app = commands.add_parser("slack-app", help="serve Slack's requests: alert buttons, /mlc status|replay")
+    slack_app.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    slack_app.add_argument("--port", type=int, default=3001)
+    slack_app.add_argument("--socket-mode", action="store_true",
+                           help="connect out over Socket Mode (SLACK_APP_TOKEN) instead of serving HTTP")
+    slack_app.set_defaults(handler=cmd_slack_app)
 
     deliver_cmd = commands.add_parser("deliver", help="run slack_delivery once")
     deliver_cmd.set_defaults(handler=cmd_deliver)
