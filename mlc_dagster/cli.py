@@ -252,7 +252,9 @@ def cmd_deliver(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     result = deliver(_instance())
     sent = _metadata(result, ["slack", "alert_deliveries"])
     out(f"slack_delivery run {result.run_id}: {sent.get('messages_posted', 0)} posted, "
-        f"{sent.get('failed', 0)} failed, {sent.get('released', 0)} left pending")
+        f"{sent.get('failed', 0)} failed, {sent.get('released', 0)} left pending "
+        f"({sent.get('slack_messages', 0)} Slack messages, {sent.get('digests', 0)} digests, "
+        f"{sent.get('messages_updated', 0)} updated)")
     return 0 if not sent.get("failed") else 1
 
 
@@ -267,15 +269,36 @@ def cmd_replay(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     queued = sum(_metadata(result, ["alerts", rule]).get("new_deliveries", 0) for rule in RULES)
     out(f"replayed {day}: run {result.run_id}, {polled.get('records')} invoice records in "
         f"{polled.get('windows')} windows, {queued} deliveries newly queued")
+    if args.resend:
+        from .slack.outbox import resend
+        from .warehouse import Warehouse
+
+        again = resend(Warehouse(os.environ.get("MLC_DUCKDB_PATH", "data/mlc.duckdb")), day)
+        out(f"--resend: {again} deliveries of {day}'s alerts queued to be posted again "
+            "(their earlier posts are kept in alerts.delivery_history)")
     if args.no_deliver:
         return 0
     return cmd_deliver(args, out)
 
 
 def cmd_doctor(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from .doctor import render, run_doctor
+    from .credentials import CredentialStoreError, default_store
+    from .doctor import Check, render, run_doctor
 
-    checks = run_doctor()
+    store = default_store()
+    problems: list[Check] = []
+
+    def lookup(name: str) -> str | None:  # the environment first, then the encrypted store
+        try:
+            return store.get(name)
+        except CredentialStoreError as exc:
+            if not problems:
+                problems.append(Check("config credential store", False, str(exc),
+                                      "set MLC_SECRET_KEY (or MLC_SECRET_KEY_FILE) to the store's key"))
+            return os.environ.get(name)
+
+    checks = run_doctor(lookup)
+    checks = problems + checks
     out(render(checks))
     return 0 if all(check.ok for check in checks) else 1
 
@@ -345,7 +368,7 @@ def cmd_credentials(args: argparse.Namespace, out: Callable[[str], None]) -> int
 
 
 def _rotate_key(store: Any, args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from .credentials import _write_private, generate_key
+    from .credentials import generate_key, write_private
 
     if not store.exists():
         raise CliError(f"there is no credential store at {store.path} to rotate", 2)
@@ -357,7 +380,7 @@ def _rotate_key(store: Any, args: argparse.Namespace, out: Callable[[str], None]
     # MLC_SECRET_KEY cannot be changed from here: hand the new key over before the store depends on it.
     new_key = generate_key()
     if args.key_file:
-        _write_private(Path(args.key_file), new_key + b"\n")
+        write_private(Path(args.key_file), new_key + b"\n")
         store.rotate_key(new_key)
         out(f"re-encrypted {count} credentials; the new key is in {args.key_file} (mode 0600): set "
             f"MLC_SECRET_KEY to its contents, or unset it and set MLC_SECRET_KEY_FILE={args.key_file}")
@@ -424,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="re-materialize every window of a day, then deliver")
     replay.add_argument("--day", required=True)
     replay.add_argument("--no-deliver", action="store_true")
+    replay.add_argument("--resend", action="store_true",
+                        help="post the day's alerts again, even those already delivered")
     replay.set_defaults(handler=cmd_replay)
 
     audit = commands.add_parser("audit", help="poll cycles and messages posted, from run history")

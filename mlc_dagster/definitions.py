@@ -7,6 +7,7 @@ import dagster as dg
 from .defs.alerts.assets import diff_assets, rule_assets
 from .defs.analyst.snapshot import build_snapshot_sensor, publish_analyst_snapshot
 from .defs.delivery.assets import DELIVERIES_KEY, alert_deliveries
+from .defs.delivery.polling import build_polling_behind_sensor
 from .defs.delivery.sensors import build_alerts_sensor
 from .defs.resources import resources_from_env
 from .defs.workday.assets import entity_assets
@@ -46,7 +47,7 @@ defs = dg.Definitions(
     assets=[*entity_assets, *diff_assets, *rule_assets, alert_deliveries],
     jobs=jobs,
     schedules=schedules,
-    sensors=[build_alerts_sensor("slack_delivery"),
+    sensors=[build_alerts_sensor("slack_delivery"), build_polling_behind_sensor("slack_delivery"),
              build_snapshot_sensor([*(a.key for a in entity_assets), *(a.key for a in diff_assets),
                                     *(a.key for a in rule_assets), alert_deliveries.key])],
     resources=resources_from_env(),

@@ -1,7 +1,12 @@
 """Resources: thin ConfigurableResource wrappers that hand the libraries their settings.
 
-Values come from the environment (CONTRACT.md); secrets are referenced with EnvVar so a run's
-config shows the variable's name, never its value.
+Settings come from the environment (CONTRACT.md). Secrets never enter a resource's configuration:
+their fields stay empty and each is looked up when the resource is used, in the run's process, by
+its variable's name: the environment variable when set, else the encrypted credential store
+(`mlc_dagster.credentials`). So neither the value nor a `dg.EnvVar` that would fail when the
+variable is unset is part of the run config, the job snapshot or the event log. (A value passed
+explicitly, as tests do, is used as given; do not do that in production: Dagster records resource
+configuration in the job snapshot.)
 """
 
 
@@ -9,15 +14,55 @@ import os
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from slack_sdk import WebClient
 
 from ..alerts.subscriptions import Subscriptions, load_subscriptions
+from ..credentials import CredentialStore
 from ..slack.sender import make_client
+from ..slack_app.tokens import bot_token
 from ..warehouse import Warehouse
 from ..workday.entities import Entity
+from ..workday.parse import MAX_RESPONSE_BYTES
 from ..workday.rest import TokenCache, WorkdayRestClient
 from ..workday.soap import RetryPolicy, WorkdaySoapClient
+
+_FROM_STORE = ("Leave empty: {name} is read when the resource is used, from the environment or else the "
+               "credential store, so the value is never part of the run's configuration.")
+
+
+def _secret(explicit: str, name: str, what: str) -> str:
+    return explicit or CredentialStore().require(name, what)
+
+
+class StoredTokenCache(TokenCache):
+    """A TokenCache whose refresh token lives in the credential store.
+
+    Each refresh happens under the store's lock with the newest refresh token (another process may
+    have rotated it since this one started), and a refresh token Workday rotates is saved before the
+    lock is released, replacing the old one in one atomic write (and marking the old one dead, so a
+    stale copy in WORKDAY_REFRESH_TOKEN is not used again)."""
+
+    NAME = "WORKDAY_REFRESH_TOKEN"
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, store: CredentialStore,
+                 **kwargs: Any) -> None:
+        self._store = store
+        super().__init__(token_url, client_id, client_secret, store.require(self.NAME, "OAuth2 refresh token"),
+                         on_refresh_token=self._save, **kwargs)
+        self._spent = ""
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"StoredTokenCache({self.token_url!r}, client_id={self.client_id!r})"
+
+    def _refresh(self) -> None:
+        with self._store.lock():
+            self._refresh_token = self._store.get(self.NAME) or self._refresh_token
+            self._spent = self._refresh_token
+            super()._refresh()
+
+    def _save(self, new_refresh_token: str) -> None:
+        self._store.set(self.NAME, new_refresh_token, replaces=self._spent)
 
 
 class WorkdayResource(dg.ConfigurableResource):
@@ -25,7 +70,7 @@ class WorkdayResource(dg.ConfigurableResource):
 
     soap_url: str
     username: str
-    password: str
+    password: str = Field(default="", description=_FROM_STORE.format(name="WORKDAY_PASSWORD"))
     tenant: str = ""
     api_version: str = "v46.1"
     page_size: int = 999
@@ -35,9 +80,11 @@ class WorkdayResource(dg.ConfigurableResource):
     rest_url: str = ""
     token_url: str = ""
     client_id: str = ""
-    client_secret: str = ""
-    refresh_token: str = ""
+    client_secret: str = Field(default="", description=_FROM_STORE.format(name="WORKDAY_CLIENT_SECRET"))
+    refresh_token: str = Field(default="", description=_FROM_STORE.format(name="WORKDAY_REFRESH_TOKEN"))
     rest_entities: list[str] = []
+    max_response_mb: int = Field(default=MAX_RESPONSE_BYTES >> 20,
+                                 description="A SOAP response body larger than this is refused unparsed.")
     _tokens: TokenCache | None = PrivateAttr(default=None)
 
     def _retry(self) -> RetryPolicy:
@@ -45,15 +92,21 @@ class WorkdayResource(dg.ConfigurableResource):
                            total_seconds=self.retry_total_seconds)
 
     def client(self) -> WorkdaySoapClient:
-        return WorkdaySoapClient(self.soap_url, self.username, self.password, tenant=self.tenant or None,
-                                 api_version=self.api_version, page_size=self.page_size, retry=self._retry())
+        password = _secret(self.password, "WORKDAY_PASSWORD", "the Integration System User's password")
+        return WorkdaySoapClient(self.soap_url, self.username, password, tenant=self.tenant or None,
+                                 api_version=self.api_version, page_size=self.page_size, retry=self._retry(),
+                                 max_response_bytes=self.max_response_mb << 20)
 
     def reader(self, entity: Entity) -> WorkdaySoapClient | WorkdayRestClient:
         """The client that reads `entity`: REST when configured for it, SOAP otherwise."""
         if entity.name not in self.rest_entities:
             return self.client()
         if self._tokens is None:
-            self._tokens = TokenCache(self.token_url, self.client_id, self.client_secret, self.refresh_token)
+            secret = _secret(self.client_secret, "WORKDAY_CLIENT_SECRET", "the API client's secret")
+            if self.refresh_token:
+                self._tokens = TokenCache(self.token_url, self.client_id, secret, self.refresh_token)
+            else:
+                self._tokens = StoredTokenCache(self.token_url, self.client_id, secret, CredentialStore())
         tenant = self.tenant or self.soap_url.rstrip("/").rsplit("/", 1)[-1]
         return WorkdayRestClient(self.rest_url, tenant, self._tokens, retry=self._retry())
 
@@ -73,13 +126,15 @@ class WarehouseResource(dg.ConfigurableResource):
 class SlackBotResource(dg.ConfigurableResource):
     """The Slack app's bot token and Web API base."""
 
-    bot_token: str
+    bot_token: str = Field(default="", description=_FROM_STORE.format(name="SLACK_BOT_TOKEN")
+                           + " With token rotation on (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_REFRESH_TOKEN)"
+                           " it is refreshed before it expires.")
     api_url: str = "https://slack.com/api/"
     seconds_per_message: float = 1.0
     ui_url: str = ""
 
     def client(self) -> WebClient:
-        return make_client(self.bot_token, self.api_url)
+        return make_client(self.bot_token or bot_token(CredentialStore(), self.api_url), self.api_url)
 
 
 class SubscriptionsResource(dg.ConfigurableResource):
@@ -92,15 +147,13 @@ class SubscriptionsResource(dg.ConfigurableResource):
 
 
 def _rest_settings() -> dict[str, Any]:
-    """REST is on when WORKDAY_REST_URL is set; its secrets are then referenced, never copied."""
+    """REST is on when WORKDAY_REST_URL is set; its secrets are looked up at use, never copied."""
     if not os.environ.get("WORKDAY_REST_URL"):
         return {}
     return {
         "rest_url": os.environ["WORKDAY_REST_URL"],
         "token_url": os.environ.get("WORKDAY_TOKEN_URL", ""),
         "client_id": os.environ.get("WORKDAY_CLIENT_ID", ""),
-        "client_secret": dg.EnvVar("WORKDAY_CLIENT_SECRET"),
-        "refresh_token": dg.EnvVar("WORKDAY_REFRESH_TOKEN"),
         "rest_entities": [n.strip() for n in os.environ.get("MLC_REST_ENTITIES", "").split(",") if n.strip()],
     }
 
@@ -110,14 +163,12 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "workday": WorkdayResource(
             soap_url=dg.EnvVar("WORKDAY_SOAP_URL"),
             username=dg.EnvVar("WORKDAY_USERNAME"),
-            password=dg.EnvVar("WORKDAY_PASSWORD"),
             tenant=os.environ.get("WORKDAY_TENANT", ""),
             api_version=os.environ.get("WORKDAY_API_VERSION", "v46.1"),
             **_rest_settings(),
         ),
         "warehouse": WarehouseResource(path=os.environ.get("MLC_DUCKDB_PATH", "data/mlc.duckdb")),
         "slack": SlackBotResource(
-            bot_token=dg.EnvVar("SLACK_BOT_TOKEN"),
             api_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
             ui_url=os.environ.get("MLC_DAGSTER_UI_URL", ""),
         ),

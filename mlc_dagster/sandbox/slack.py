@@ -25,6 +25,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -579,17 +580,23 @@ class SlackSandbox:
         seconds_per_message_per_channel: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        workspace_messages_per_minute: int | None = None,
+        workspace_window_seconds: float = 60.0,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         # Read under the lock on every post, so tests may change it while the server runs; 0 disables.
         self.seconds_per_message_per_channel = seconds_per_message_per_channel
+        # Slack's workspace-wide ceiling on chat.postMessage across all channels (None: none); a sliding minute.
+        self.workspace_messages_per_minute = workspace_messages_per_minute
+        self.workspace_window_seconds = workspace_window_seconds  # the "minute"; shorter in fast tests
+        self._workspace_posts: deque[float] = deque()
         self.host = host
         self._requested_port = port
         self._lock = threading.RLock()
         self._server: _SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._token_revoked = False
+        self._token_revoked: str | None = None
         self._channels: dict[str, _Channel] = {}
         self._messages: list[_StoredMessage] = []
         self._by_key: dict[tuple[str, str], _StoredMessage] = {}
@@ -694,13 +701,15 @@ class SlackSandbox:
             except SlackApiFailure as exc:
                 raise KeyError(channel) from exc
 
-    def revoke_token(self) -> None:
+    def revoke_token(self, error: str = "token_revoked") -> None:
+        """Refuse the bot token from now on: `token_revoked` (app uninstalled), or e.g. `account_inactive`
+        (the bot user or workspace deactivated)."""
         with self._lock:
-            self._token_revoked = True
+            self._token_revoked = error
 
     def restore_token(self) -> None:
         with self._lock:
-            self._token_revoked = False
+            self._token_revoked = None
 
     # ----------------------------------------------------------------------------- fault injection
     def inject(
@@ -768,6 +777,7 @@ class SlackSandbox:
             self._messages.clear()
             self._by_key.clear()
             self._last_post_at.clear()
+            self._workspace_posts.clear()
 
     def reset(self) -> None:
         """reset_messages() plus faults, call log, stats and token revocation."""
@@ -776,7 +786,7 @@ class SlackSandbox:
             self._faults.clear()
             self._calls.clear()
             self._stats = self._empty_stats()
-            self._token_revoked = False
+            self._token_revoked = None
 
     def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         """Headers Slack would put on a request it sends us (Events API, interactivity, slash commands)."""
@@ -793,6 +803,7 @@ class SlackSandbox:
             "posted": 0,
             "updated": 0,
             "ratelimited": 0,
+            "workspace_ratelimited": 0,
             "faults_injected": 0,
             "dropped_responses": 0,
         }
@@ -894,7 +905,7 @@ class SlackSandbox:
         if not hmac.compare_digest(token.encode(), self.bot_token.encode()):
             raise SlackApiFailure("invalid_auth")
         if self._token_revoked:
-            raise SlackApiFailure("token_revoked")
+            raise SlackApiFailure(self._token_revoked)
 
     def _find_channel(self, ref: str | None, *, allow_name: bool) -> _Channel:
         if not ref:
@@ -982,6 +993,7 @@ class SlackSandbox:
         if parent is not None:
             parent.reply_ts.append(message.ts)
         self._last_post_at[channel.id] = time.monotonic()
+        self._workspace_posts.append(time.monotonic())
         self._stats["posted"] += 1
         result: dict[str, Any] = {
             "channel": channel.id,
@@ -999,11 +1011,20 @@ class SlackSandbox:
         return result
 
     def _rate_limit_wait(self, channel_id: str) -> int | None:
+        now = time.monotonic()
+        cap = self.workspace_messages_per_minute
+        if cap:
+            window = self.workspace_window_seconds
+            while self._workspace_posts and now - self._workspace_posts[0] >= window:
+                self._workspace_posts.popleft()
+            if len(self._workspace_posts) >= cap:
+                self._stats["workspace_ratelimited"] += 1
+                return max(1, math.ceil(window - (now - self._workspace_posts[0])))
         interval = self.seconds_per_message_per_channel
         last = self._last_post_at.get(channel_id)
         if interval <= 0 or last is None:
             return None
-        remaining = interval - (time.monotonic() - last)
+        remaining = interval - (now - last)
         if remaining <= 0:
             return None
         # slack_sdk parses Retry-After with int(), so it must be a whole number; never tell "retry in 0 s".
@@ -1154,12 +1175,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bot-token", default=DEFAULT_BOT_TOKEN)
     parser.add_argument("--signing-secret", default=DEFAULT_SIGNING_SECRET)
     parser.add_argument("--seconds-per-message-per-channel", type=float, default=1.0)
+    parser.add_argument("--workspace-messages-per-minute", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     sandbox = SlackSandbox(
         bot_token=args.bot_token,
         signing_secret=args.signing_secret,
         seconds_per_message_per_channel=args.seconds_per_message_per_channel,
+        workspace_messages_per_minute=args.workspace_messages_per_minute,
         host=args.host,
         port=args.port,
     )

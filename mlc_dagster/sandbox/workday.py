@@ -108,7 +108,17 @@ FAULT_KINDS = frozenset(
         "slow",
         "drop",
         "malformed",
+        "entity_bomb",
     }
+)
+
+# "entity_bomb": a 200 whose body is the billion-laughs document (10^9 "lol"s, ~3 GB, if expanded).
+_LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+ENTITY_BOMB = (
+    f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE env:Envelope [<!ENTITY lol0 "lol">{_LAUGHS}]>\n'
+    f'<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Body>'
+    f'<wd:Get_Supplier_Invoices_Response xmlns:wd="urn:com.workday/bsvc"><wd:Response_Data>&lol9;'
+    f"</wd:Response_Data></wd:Get_Supplier_Invoices_Response></env:Body></env:Envelope>"
 )
 
 # What can go wrong on the REST side: gateway errors, timing, broken bodies, and a token that
@@ -1417,6 +1427,8 @@ class WorkdaySandbox:
             status = int(kind[5:])
             headers = {"Retry-After": str(injected.retry_after)} if status == 429 else {}
             return _Answer.html(status, headers, outcome=kind)
+        if kind == "entity_bomb":
+            return _Answer.xml(200, ENTITY_BOMB, outcome=kind)
         # "drop" and "malformed" need a real response to break.
         try:
             body = self._respond(operation, _parse_query(operation, request))

@@ -8,16 +8,22 @@ in "and N more".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 MAX_TEXT = 3000
 MAX_FIELD = 2000
 MAX_HEADER = 150
 MAX_FIELDS = 10
 EVENT_TYPE = "mlc_alert"  # message metadata: the alert id only, never finance data
+DIGEST_EVENT_TYPE = "mlc_digest"  # a digest's parent message: its digest id and how many alerts
+BATCH_EVENT_TYPE = "mlc_alert_batch"  # a digest's thread reply: the digest id and the alert ids it holds
+MAX_BLOCKS = 50
+MAX_BUTTON_URL = 3000
+MAX_FALLBACK_TEXT = 39_000  # Slack truncates `text` above 40,000 characters
 ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "ISK", "VND", "UGX", "XAF", "XOF"}
 
 
@@ -26,7 +32,24 @@ def escape(text: object) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, ending in "…" when cut; never cuts an escape (`&amp;`) in half."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def workday_url(base: str | None, wid: object) -> str | None:
+    """The record in the Workday UI: `base` with `{wid}` replaced, or `base/` + the WID; None when either
+    is missing. The WID is percent-encoded, so no Workday value can change where the button points."""
+    if not base or wid in (None, ""):
+        return None
+    encoded = quote(str(wid), safe="")
+    url = base.replace("{wid}", encoded) if "{wid}" in base else f"{base.rstrip('/')}/{encoded}"
+    return url if len(url) <= MAX_BUTTON_URL else None
 
 
 def format_amount(amount: object, currency: object) -> str:
@@ -147,6 +170,31 @@ def _gl(d: dict[str, Any]) -> _Parts:
                   f"{_value(d, 'finding')}", fields)
 
 
+def _polling_behind(d: dict[str, Any]) -> _Parts:
+    entity = _value(d, "entity")
+    if d.get("state") == "recovered":
+        return _Parts(f"Polling recovered: {d.get('entity', '')}",
+                      f"Polling of {entity} caught up: newest window {_value(d, 'newest_window')}, behind "
+                      f"since {_value(d, 'since')} ({_value(d, 'duration')})",
+                      [("Entity", entity), ("Newest window", _value(d, "newest_window")),
+                       ("Behind since", _value(d, "since")), ("Incident lasted", _value(d, "duration"))])
+    return _Parts(f"Polling behind: {d.get('entity', '')}",
+                  f"Polling of {entity} is behind: newest window {_value(d, 'newest_window')}, expected by "
+                  f"{_value(d, 'expected_by')}",
+                  [("Entity", entity), ("Newest window", _value(d, "newest_window")),
+                   ("Expected by", _value(d, "expected_by")), ("Behind by", _value(d, "behind_by")),
+                   ("Cadence + grace", _value(d, "allowance"))])
+
+
+def _delivery_failed(d: dict[str, Any]) -> _Parts:
+    channel = _value(d, "channel")
+    return _Parts(f"Slack delivery failed: {d.get('channel', '')}",
+                  f"Alerts for {channel} could not be posted: {_value(d, 'reason')} "
+                  f"({_value(d, 'alerts')} alerts)",
+                  [("Channel", channel), ("Reason", _value(d, "reason")), ("Alerts not delivered", _value(d, "alerts")),
+                   ("What to do", _value(d, "hint"))])
+
+
 def _generic(d: dict[str, Any]) -> _Parts:
     fields = [(escape(k), escape(v)) for k, v in d.items() if isinstance(v, str | int | float)]
     return _Parts("Finance alert", "Finance alert", fields[:MAX_FIELDS])
@@ -159,15 +207,34 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], _Parts]] = {
     "invoice_status_change": _status_change,
     "payment_run": _payment_run,
     "gl_discrepancy": _gl,
+    "polling_behind": _polling_behind,
+    "delivery_failed": _delivery_failed,
 }
 
 
+def summary_line(rule: str, details: dict[str, Any]) -> str:
+    """The one-line mrkdwn summary of an alert (escaped), as used in digests and their threads."""
+    return BUILDERS.get(rule, _generic)(details).summary
+
+
+def _actions(workday_link: str | None) -> list[dict[str, Any]]:
+    if not workday_link:
+        return []
+    return [{"type": "actions", "elements": [{
+        "type": "button", "action_id": "open_in_workday", "url": workday_link,
+        "text": {"type": "plain_text", "text": "Open in Workday", "emoji": False}}]}]
+
+
 def alert_message(alert_id: str, rule: str, details: dict[str, Any], *, window: str = "",
-                  run_url: str | None = None, mention: str | None = None) -> Message:
+                  run_url: str | None = None, mention: str | None = None, workday_link: str | None = None,
+                  note: str | None = None, generation: int = 0) -> Message:
+    """One alert. `note` (already escaped mrkdwn) is an update line shown under the fields, e.g. after the
+    record was approved; `generation` > 0 marks a forced re-send in the metadata."""
     parts = BUILDERS.get(rule, _generic)(details)
     blocks: list[dict[str, Any]] = [
-        # plain_text header: no mrkdwn parsing at all for Workday-derived text
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(parts.title, MAX_HEADER), "emoji": False}},
+        # plain_text header: no mrkdwn parsing; escaped all the same, as Slack decodes &amp; &lt; &gt; there too
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(escape(parts.title), MAX_HEADER),
+                                    "emoji": False}},
     ]
     if mention:  # validated when the subscriptions file was loaded
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mention}})
@@ -177,13 +244,136 @@ def alert_message(alert_id: str, rule: str, details: dict[str, Any], *, window: 
     ]})
     if parts.extra:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(parts.extra), MAX_TEXT)}})
-    context_bits = [f"rule `{rule}`", f"alert `{escape(alert_id)}`"]
-    if window:
-        context_bits.insert(0, f"window {escape(window)}")
-    if run_url:
-        context_bits.append(f"<{run_url}|Dagster run>")
-    blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": _clip(" · ".join(context_bits), MAX_TEXT)}]})
+    if note:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(note, MAX_TEXT)}})
+    blocks.append(_context(rule, alert_id, window, run_url))
+    blocks.extend(_actions(workday_link))
     text = f"{mention} {parts.summary}" if mention else parts.summary
+    if note:
+        text = f"{text} ({note})"
+    return Message(text=_clip(text, MAX_TEXT), blocks=blocks, metadata=alert_metadata(alert_id, generation))
+
+
+def alert_metadata(alert_id: str, generation: int = 0) -> dict[str, Any]:
+    payload: dict[str, Any] = {"alert_id": alert_id}
+    if generation:
+        payload["n"] = generation
+    return {"event_type": EVENT_TYPE, "event_payload": payload}
+
+
+def _context(rule: str, alert_id: str, window: str, run_url: str | None) -> dict[str, Any]:
+    bits = [f"rule `{escape(rule)}`", f"alert `{escape(alert_id)}`"]
+    if window:
+        bits.insert(0, f"window {escape(window)}")
+    if run_url:
+        bits.append(f"<{run_url}|Dagster run>")
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(" · ".join(bits), MAX_TEXT)}]}
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    alert_id: str
+    rule: str
+    details: dict[str, Any]
+    window: str = ""
+    workday_link: str | None = None
+    generation: int = 0
+
+    @property
+    def token(self) -> str:
+        return f"{self.alert_id}#{self.generation}" if self.generation else self.alert_id
+
+
+def _amount_key(item: DigestItem) -> Decimal:
+    for key in ("outstanding", "amount"):
+        try:
+            return abs(Decimal(str(item.details.get(key))))
+        except (InvalidOperation, ValueError):
+            continue
+    return Decimal(-1)
+
+
+RULE_LABELS = {
+    "high_value_invoice": "high-value invoices", "overdue_payment": "overdue invoices",
+    "duplicate_invoice": "possible duplicates", "invoice_status_change": "invoice status changes",
+    "payment_run": "payment runs", "gl_discrepancy": "GL discrepancies", "polling_behind": "polling incidents",
+    "delivery_failed": "delivery failures",
+}
+
+
+def _item_line(item: DigestItem) -> str:
+    line = f"• {summary_line(item.rule, item.details)}"
+    if item.workday_link:
+        line += f" · <{item.workday_link}|Workday>"
+    return line
+
+
+def digest_message(digest_id: str, items: Sequence[DigestItem], *, top: int = 10, run_url: str | None = None,
+                   mention: str | None = None) -> Message:
+    """One message standing for a burst: counts per rule, the largest items, the details in its thread."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.rule] = counts.get(item.rule, 0) + 1
+    breakdown = ", ".join(f"{n:,} {RULE_LABELS.get(rule, escape(rule))}" for rule, n in
+                          sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    largest = sorted(items, key=lambda i: (-_amount_key(i), i.alert_id))[:top]
+    windows = sorted({i.window for i in items if i.window})
+    title = f"{len(items):,} finance alerts"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False}}]
+    if mention:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mention}})
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
+        f"*{len(items):,} alerts* arrived at once: {breakdown}. Each one is in this message's thread.", MAX_TEXT)}})
+    top_text = f"*Largest {len(largest)}*\n" + _fit_lines([_item_line(i) for i in largest], MAX_TEXT - 100)
+    if len(items) > len(largest):
+        top_text += f"\nand {len(items) - len(largest):,} more in the thread"
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": top_text}})
+    bits = [f"digest `{escape(digest_id)}`"]
+    if windows:
+        bits.insert(0, f"windows {escape(windows[0])}" + (f" … {escape(windows[-1])}" if len(windows) > 1 else ""))
+    if run_url:
+        bits.append(f"<{run_url}|Dagster run>")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(" · ".join(bits), MAX_TEXT)}]})
+    text = f"{len(items):,} finance alerts: {breakdown} (details in the thread)"
+    if mention:
+        text = f"{mention} {text}"
     return Message(text=_clip(text, MAX_TEXT), blocks=blocks,
-                   metadata={"event_type": EVENT_TYPE, "event_payload": {"alert_id": alert_id}})
+                   metadata={"event_type": DIGEST_EVENT_TYPE,
+                             "event_payload": {"digest_id": digest_id, "alerts": len(items)}})
+
+
+def batch_message(digest_id: str, items: Sequence[DigestItem], *, first: int, total: int) -> Message:
+    """A digest's thread reply: one section per alert (summary, window, id, Workday link)."""
+    if len(items) > MAX_BLOCKS - 1:
+        raise ValueError(f"a digest batch holds at most {MAX_BLOCKS - 1} alerts")
+    blocks: list[dict[str, Any]] = []
+    for item in items:
+        where = f"rule `{escape(item.rule)}` · alert `{escape(item.alert_id)}`"
+        if item.window:
+            where = f"window {escape(item.window)} · {where}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": _clip(f"{_item_line(item)}\n{where}", MAX_TEXT)}})
+    last = first + len(items) - 1
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                   f"alerts {first:,}–{last:,} of {total:,} · digest `{escape(digest_id)}`"}]})
+    text = "\n".join(f"{_item_line(i)}" for i in items)
+    return Message(text=_clip(text, MAX_FALLBACK_TEXT), blocks=blocks,
+                   metadata={"event_type": BATCH_EVENT_TYPE,
+                             "event_payload": {"digest_id": digest_id,
+                                               "alert_ids": " ".join(i.token for i in items)}})
+
+
+def _fit_lines(lines: list[str], limit: int) -> str:
+    """Join lines within `limit` characters; whatever does not fit becomes "and N more"."""
+    kept: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        line = _clip(line, limit // 4)
+        tail = f"\nand {len(lines) - index} more"
+        if size + len(line) + 1 + len(tail) > limit:
+            kept.append(tail.strip())
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)

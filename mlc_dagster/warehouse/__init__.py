@@ -60,6 +60,44 @@ CREATE TABLE IF NOT EXISTS alerts.deliveries (
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (alert_id, channel)
 );
+-- Delivery planning and outcome (issue 5); ALTERs so that existing warehouse files gain the columns.
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS posted_as VARCHAR;   -- message | repeat | follow_up | digest
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS thread_ts VARCHAR;   -- the parent message, for a reply
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS reply_to VARCHAR;    -- the alert whose thread it went to
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS digest_id VARCHAR;   -- alerts.digests, when part of a burst
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS generation INTEGER DEFAULT 0;  -- +1 per forced re-send
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS forced BOOLEAN DEFAULT false;  -- re-send: never threaded
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS shown_state JSON;    -- record state the message shows
+ALTER TABLE alerts.deliveries ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP;  -- last chat.update of the message
+CREATE TABLE IF NOT EXISTS alerts.digests (
+    digest_id VARCHAR PRIMARY KEY,
+    channel VARCHAR NOT NULL,
+    alert_count INTEGER NOT NULL,
+    status VARCHAR NOT NULL,          -- pending -> posted | abandoned
+    slack_channel_id VARCHAR,
+    slack_ts VARCHAR,
+    claimed_by VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    posted_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS alerts.delivery_runs (   -- leases: a run's `sending` rows are its own while it beats
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,
+    heartbeat_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS alerts.delivery_history (  -- earlier posts of a delivery, kept by a forced re-send
+    alert_id VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    generation INTEGER,
+    status VARCHAR,
+    slack_channel_id VARCHAR,
+    slack_ts VARCHAR,
+    thread_ts VARCHAR,
+    sent_at TIMESTAMP,
+    last_error VARCHAR,
+    replaced_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta.windows (
     entity VARCHAR NOT NULL,
     window_start TIMESTAMP NOT NULL,
@@ -83,7 +121,8 @@ CREATE TABLE IF NOT EXISTS diffs.changes (
 CREATE OR REPLACE VIEW analytics.changes AS SELECT * FROM diffs.changes;
 CREATE OR REPLACE VIEW analytics.alerts AS
 SELECT a.alert_id, a.rule, d.channel, a.entity_id, a.created_at, d.status, d.slack_ts,
-       a.entity, a.company_id, a.supplier_id, a.window_start, d.slack_channel_id, d.sent_at, d.last_error
+       a.entity, a.company_id, a.supplier_id, a.window_start, d.slack_channel_id, d.sent_at, d.last_error,
+       d.posted_as, d.thread_ts, d.digest_id
 FROM alerts.alerts a JOIN alerts.deliveries d USING (alert_id);
 """
 

@@ -7,12 +7,16 @@ record line, and pyarrow reads that text into columns and normalises them (strip
 vectorised kernels. The result is exactly what `parse_page` produces, or the page is refused
 (`transform` returns None) and the caller reads it with `parse_page`.
 
+Opt-in (MLC_WORKDAY_XSLT=1): on the sandbox's invoices the tree alone costs what a bare parse costs and
+libxslt's ~47 XPath evaluations per invoice about as much again, which is more than parse_page's Python
+(figures in `read_page`). It may pay where records carry many elements the registry does not read.
+
 What has to match `parse_page`, and how:
 - the tree: parsed with parse_page's options (comments dropped, CDATA merged into text); a page with a
   DTD (entities, attribute defaults) or not in UTF-8 is refused.
 - a text value is the element's `.text` (its first child node, when that is text), stripped, '' -> None:
   XPath `node()[1][self::text()]`, stripped by `utf8_trim_whitespace` (the same characters as
-  `str.strip()` for everything XML can carry; a test checks every code point).
+  `str.strip()` for everything XML can carry; a test checks every code point of the BMP).
 - alternatives are tried in order and, within one, elements in document order, the first with a
   non-empty value winning: `xsl:choose` over node-sets filtered by `[normalize-space()]`. That filter
   knows XML's four whitespace characters only, so a chosen value that strips to '' in Python (only
@@ -34,6 +38,7 @@ value already holding one of those characters refuses the page.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +48,7 @@ import pyarrow.csv as pacsv
 from lxml import etree
 
 from .entities import Entity, Field
-from .parse import WD, ColumnBuffer, PageResult, header_names, line_names, parse_page
+from .parse import WD, ColumnBuffer, GuardedStream, PageResult, header_names, line_names, parse_page
 
 TAB, LF, CR = "\ue000", "\ue001", "\ue002"  # what \t, \n and \r become in an escaped page
 _FOREIGN = "\ue003"  # a value of an escaped page held one of the three above: refuse the page
@@ -57,7 +62,8 @@ _SPLIT_LINE = b"\n" + _SPLIT.encode() + b"\n"
 # The options of parse_page's iterparse: the same tree (comments dropped, CDATA merged into text).
 _PARSE_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                                   "huge_tree": False, "remove_comments": True}
-MAX_BODY_BYTES = 256 << 20  # a page is a few MB; a body this large is a misconfiguration, not data
+# The XSLT route is opt-in: on the sandbox's pages it costs more than parse_page (see read_page).
+ENABLED = os.environ.get("MLC_WORKDAY_XSLT", "0") == "1"
 _TEXT = "node()[1][self::text()]"
 
 
@@ -165,6 +171,15 @@ class FastPlan:
         """The page's rows, or None when only parse_page reads it exactly.
 
         Raises `etree.XMLSyntaxError` for malformed XML, as parse_page does."""
+        tsv = self.tsv(body)
+        if tsv is None:
+            return None
+        header, lines, escaped, result = tsv
+        tables = self.tables(header, lines, result.records, lines.count(b"\n"), escaped)
+        return None if tables is None else FastPage(*tables, result)
+
+    def tsv(self, body: bytes) -> tuple[bytes, bytes, bool, PageResult] | None:
+        """The stylesheet's output for the page: header rows, line rows, whether escaped, paging numbers."""
         root = etree.fromstring(body, self.parser)
         docinfo = root.getroottree().docinfo
         if docinfo.internalDTD is not None or (docinfo.encoding or "UTF-8").upper() != "UTF-8":
@@ -181,28 +196,19 @@ class FastPlan:
             return None
         for escaped in (False, True):
             out = bytes((self.escaping if escaped else self.plain)(root.getroottree()))
-            page = self._columns(out, escaped, result)
-            if page is not None or escaped:
-                return page
+            first = out.find(b"\n")
+            records, line_count, without_data = (int(n) for n in out[:first].split(b"\t"))
+            if without_data:
+                return None  # parse_page raises its error naming the record
+            # A tab or newline inside a value shows as more separators than the rows have.
+            tabs = 2 + records * len(self.entity.fields) + line_count * (len(self.line_tsv) - 1)
+            if out.count(b"\n") == records + line_count + 2 and out.count(b"\t") == tabs and b"\r" not in out:
+                if escaped and _FOREIGN.encode() in out:
+                    return None
+                split = out.find(_SPLIT_LINE, first)
+                result.records = records
+                return out[first + 1:split + 1], out[split + len(_SPLIT_LINE):], escaped, result
         return None
-
-    def _columns(self, out: bytes, escaped: bool, result: PageResult) -> FastPage | None:
-        first = out.find(b"\n")
-        records, line_count, without_data = (int(n) for n in out[:first].split(b"\t"))
-        if without_data:
-            return None  # parse_page raises its error naming the record
-        # A tab or newline inside a value shows as more separators than the rows have; a CR would
-        # end a row for some CSV readers.
-        if (out.count(b"\n") != records + line_count + 2
-                or out.count(b"\t") != 2 + records * len(self.entity.fields) + line_count * (len(self.line_tsv) - 1)
-                or b"\r" in out or (escaped and _FOREIGN.encode() in out)):
-            return None
-        split = out.find(_SPLIT_LINE, first)
-        tables = self.tables(out[first + 1:split + 1], out[split + len(_SPLIT_LINE):], records, line_count, escaped)
-        if tables is None:
-            return None
-        result.records = records
-        return FastPage(*tables, result)
 
     def tables(self, header_tsv: bytes, lines_tsv: bytes | None, records: int | None = None,
                line_count: int | None = None, escaped: bool = False) -> tuple[pa.Table, pa.Table | None] | None:
@@ -317,6 +323,15 @@ def tsv_tables(entity: Entity, header_tsv: bytes, lines_tsv: bytes | None,
     return tables
 
 
+_GUARDED_HEAD = 128 << 10  # more than GuardedStream lets a prolog run before the root element (64 KB)
+
+
+class _Body(io.BytesIO, GuardedStream):
+    """A body whose head went through a GuardedStream, handed to parse_page as the BytesIO it is (so
+    parse_page does not wrap it again): lxml reads a BytesIO without calling back into Python for every
+    32 KB, about 8% of parse_page's time on the sandbox's pages."""
+
+
 class _ArrowColumns(ColumnBuffer):
     """A ColumnBuffer whose lists are made from the fast path's Arrow table only if someone asks for them.
 
@@ -351,15 +366,22 @@ def fast_page(rows: ColumnBuffer) -> FastPage | None:
     return page if isinstance(page, FastPage) else None
 
 
-def read_page(body: bytes, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None) -> PageResult:
-    """Read one whole response body into the buffers: the fast path, or parse_page where it refuses.
+def read_page(body: bytes, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None,
+              xslt: bool | None = None) -> PageResult:
+    """Read one whole response body into the buffers: `parse_page` from memory, or (`xslt`, default
+    `ENABLED`) the XSLT fast path, with parse_page for the pages it refuses. Both give the same rows.
 
+    Measured on the sandbox's invoices (bench/ingest.py, 2 vCPUs): parse_page from a BytesIO ~1.6x the
+    time of a bare `etree.fromstring`, the XSLT route ~2.2x (the tree alone ~1.0x plus ~0.9x in libxslt,
+    ~47 XPath evaluations per invoice, and freeing the whole tree), so parse_page is the default.
     Raises what parse_page raises (`etree.XMLSyntaxError`, `WorkdayDataError`)."""
     if len(rows) or (lines is not None and len(lines)):
         raise ValueError("read_page fills empty buffers")
-    page = transform_page(body, entity)
+    # The guard's prolog check (a DTD is refused unparsed), on the head of the body: the rest is lxml's.
+    GuardedStream(io.BytesIO(body), limit=None).read(_GUARDED_HEAD)
+    page = transform_page(body, entity) if (ENABLED if xslt is None else xslt) else None
     if page is None:
-        return parse_page(io.BytesIO(body), entity, rows, lines)
+        return parse_page(_Body(body), entity, rows, lines)
     _attach(rows, page.rows, page)
     if lines is not None and page.lines is not None:
         _attach(lines, page.lines, page)

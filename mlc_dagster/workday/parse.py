@@ -5,7 +5,10 @@ read with `lxml.etree.iterparse`; each record is walked once, its children dispa
 plan compiled from the entity registry, and then dropped from the tree. Values stay text here:
 typing and validation (exact decimals, dates, UTC times) happen in DuckDB when the window is loaded,
 where they run in C++ and a bad value is reported with its record and field.
-Parsing is hardened: no DTDs, no entity expansion, no network.
+Parsing is hardened: no entity expansion, no network, and a body whose prolog declares a DTD is
+refused before lxml sees it (`GuardedStream`): Workday never sends one, and an entity bomb or an
+external entity is then a clear, non-retried `UnsafeXmlError`, not a parse. The same stream caps the
+body's size.
 """
 
 from __future__ import annotations
@@ -24,6 +27,72 @@ _WD = "{" + WD + "}"
 _TYPE = _WD + "type"
 _DESCRIPTOR = _WD + "Descriptor"
 _ID = _WD + "ID"
+
+MAX_RESPONSE_BYTES = 64 << 20  # a full page of 999 invoices is ~3 MB; configurable on the SOAP client
+_PROLOG_LIMIT = 64 << 10  # bytes of XML declaration, comments and PIs allowed before the root element
+
+
+class UnsafeXmlError(WorkdayDataError):
+    """A response refused unparsed: it declares a DTD (entities), is not UTF-8, or is over the size cap."""
+
+
+def _prolog_end(head: bytes) -> int | None:
+    """Where the root element starts in `head`, None if more bytes are needed; raises on a DTD.
+
+    Only the XML declaration, comments, processing instructions and whitespace may precede the root."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00")) or head[1:2] == b"\x00":
+        raise UnsafeXmlError("the response is not UTF-8 (UTF-16/32): Workday answers in UTF-8; refused unparsed")
+    i = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        while i < len(head) and head[i] in b" \t\r\n":
+            i += 1
+        if len(head) - i < 4:
+            return None
+        if head.startswith(b"<?", i):
+            end = head.find(b"?>", i + 2)
+        elif head.startswith(b"<!--", i):
+            end = head.find(b"-->", i + 4)
+        elif head.startswith(b"<!", i):
+            raise UnsafeXmlError(
+                "the response declares a DTD (<!DOCTYPE ...>): Workday never sends one, and it can define "
+                "entities (an entity bomb, an external file); refused unparsed")
+        else:
+            return i
+        if end < 0:
+            return None
+        i = end + 2 if head[i + 1:i + 2] == b"?" else end + 3
+
+
+class GuardedStream:
+    """A response body as lxml reads it: counted, capped at `limit` bytes, its prolog checked for a DTD."""
+
+    def __init__(self, raw: Any, limit: int | None = MAX_RESPONSE_BYTES) -> None:
+        self.raw = raw
+        self.limit = limit
+        self.count = 0
+        self._head: bytes | None = b""  # None once the root element has been reached
+        headers: Any = getattr(raw, "headers", None)
+        length = str(headers.get("Content-Length") or "") if hasattr(headers, "get") else ""
+        self._announced = int(length) if length.isdigit() else 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.limit is not None and self._announced > self.limit:
+            raise UnsafeXmlError(f"the response announces {self._announced:,} bytes, over the {self.limit:,}-byte "
+                                 "cap (lower the page size, or raise max_response_bytes); refused unread")
+        chunk = bytes(self.raw.read(size if size and size > 0 else 65536))
+        self.count += len(chunk)
+        if self.limit is not None and self.count > self.limit:
+            raise UnsafeXmlError(f"the response is over the {self.limit:,}-byte cap (lower the page size, or "
+                                 "raise max_response_bytes); refused")
+        if self._head is not None:
+            head = self._head + chunk
+            if not chunk or _prolog_end(head) is not None:
+                self._head = None
+            elif len(head) > _PROLOG_LIMIT:
+                raise UnsafeXmlError(f"no root element within the first {_PROLOG_LIMIT:,} bytes; refused")
+            else:
+                self._head = head
+        return chunk
 
 
 @dataclass
@@ -241,6 +310,8 @@ def parse_page(stream: Any, entity: Entity, rows: ColumnBuffer, lines: ColumnBuf
     """Parse one response page from a byte stream into the buffers; returns its paging results."""
     plan = plan_for(entity)
     result = PageResult()
+    if not isinstance(stream, GuardedStream):
+        stream = GuardedStream(stream, limit=None)
     results_tag = _WD + "Response_Results"
     response_data = _WD + "Response_Data"
     context = etree.iterparse(

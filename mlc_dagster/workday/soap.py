@@ -18,6 +18,7 @@ import requests
 from lxml import etree
 from zeep.wsse.username import UsernameToken
 
+from . import fastpath
 from .entities import DocumentDateWindow, Entity, TransactionLogWindow, UpdatedDateWindow, WindowCriteria
 from .errors import (
     WorkdayAuthenticationError,
@@ -29,8 +30,7 @@ from .errors import (
     WorkdayTransientError,
     WorkdayValidationError,
 )
-from .fastpath import MAX_BODY_BYTES, read_page
-from .parse import WD, ColumnBuffer, new_buffers
+from .parse import MAX_RESPONSE_BYTES, WD, ColumnBuffer, GuardedStream, new_buffers
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_PAGE_SIZE = 999
@@ -99,17 +99,8 @@ class WindowResult:
         return self.sink.lines
 
 
-class _CountingStream:
-    """Wraps the raw HTTP body so bytes are counted while lxml reads it."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.raw.read(size if size and size > 0 else 65536)
-        self.count += len(chunk)
-        return bytes(chunk)
+class _CountingStream(GuardedStream):
+    """Wraps the raw HTTP body so bytes are counted while it is read; refuses a DTD or an oversized body."""
 
 
 def _iso(moment: datetime) -> str:
@@ -129,6 +120,7 @@ class WorkdaySoapClient:
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if not soap_url:
             raise WorkdayConfigError("WORKDAY_SOAP_URL is not set: give the SOAP base up to the tenant, "
@@ -147,6 +139,7 @@ class WorkdaySoapClient:
         self.retry = retry or RetryPolicy()
         self.session = session or requests.Session()
         self._sleep = sleep
+        self.max_response_bytes = max_response_bytes  # a larger body is refused (UnsafeXmlError)
 
     def __repr__(self) -> str:  # never show the password
         return f"WorkdaySoapClient({self.soap_url!r}, user={self.username!r})"
@@ -274,16 +267,15 @@ class WorkdaySoapClient:
                 body = _read_limited(response)
                 stats.bytes += len(body)
                 raise _error_for(response.status_code, response.headers, body, entity, described)
-            stream = _CountingStream(response.raw)
+            stream = _CountingStream(response.raw, self.max_response_bytes)
             try:
-                # The whole body first (a page is a few MB): the fast path reads it from one tree, in C.
+                # The whole body first (a page is a few MB): lxml parses a BytesIO a third faster than a
+                # stream it has to call back into Python for, and the XSLT fast path needs the bytes anyway.
+                # The stream refuses a body over max_response_bytes, so memory stays bounded.
                 chunks = []
                 while chunk := stream.read(1 << 20):
                     chunks.append(chunk)
-                    if stream.count > MAX_BODY_BYTES:
-                        raise WorkdayError(f"response body larger than {MAX_BODY_BYTES >> 20} MB: refusing to hold "
-                                           "it in memory; lower the page size", request=described)
-                return read_page(b"".join(chunks), entity, rows, lines)
+                return fastpath.read_page(b"".join(chunks), entity, rows, lines)
             except etree.XMLSyntaxError as exc:
                 raise WorkdayTransientError(f"malformed XML in the response: {exc}", request=described) from None
             except (requests.RequestException, OSError) as exc:
@@ -292,8 +284,6 @@ class WorkdaySoapClient:
                 ) from None
             except WorkdayDataError as exc:
                 raise WorkdayDataError(str(exc), request=described) from None
-            except WorkdayError:
-                raise
             except Exception as exc:
                 # urllib3 raises its own ProtocolError/IncompleteRead for a body cut short.
                 if type(exc).__module__.startswith(("urllib3", "http.client")):
