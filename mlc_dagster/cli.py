@@ -71,21 +71,34 @@ def run_job(job_name: str, instance: Any, tags: dict[str, str] | None = None,
     return result
 
 
-def poll_day(day: date, instance: Any) -> Any:
-    """The day's reference data, then every transactional window of `day` in one ranged run."""
+def poll_day(day: date, instance: Any, runs: int = 1, progress: bool = False) -> list[Any]:
+    """The day's reference data, then every transactional window of `day` in `runs` ranged runs (one
+    for the demo; a few for replay, so its progress bar moves). Returns the transactional runs."""
+    import dagster as dg
+    from tqdm import tqdm
+
     from .defs.partitions import TRANSACTIONAL
 
-    run_job("workday_reference_poll", instance, tags={"mlc/day": day.isoformat()}, partition_key=day.isoformat())
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    keys = TRANSACTIONAL.get_partition_keys_in_time_window(
-        __import__("dagster").TimeWindow(start, start + timedelta(days=1)))
+    keys = TRANSACTIONAL.get_partition_keys_in_time_window(dg.TimeWindow(start, start + timedelta(days=1)))
     if not keys:
         raise CliError(f"{day} has no complete windows yet (partitions start {TRANSACTIONAL.start:%Y-%m-%d})")
-    return run_job("workday_transactional_poll", instance, tags={
-        "dagster/asset_partition_range_start": keys[0],
-        "dagster/asset_partition_range_end": keys[-1],
-        "mlc/day": day.isoformat(),
-    })
+    size = -(-len(keys) // max(1, runs))
+    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+    # The bar goes to the terminal only: scripts and logs get the summary lines.
+    with tqdm(total=1 + len(keys), unit="window", desc=f"replay {day}", disable=not (progress and sys.stderr.isatty()),
+              file=sys.stderr) as bar:
+        run_job("workday_reference_poll", instance, tags={"mlc/day": day.isoformat()}, partition_key=day.isoformat())
+        bar.update(1)
+        results = []
+        for chunk in chunks:
+            results.append(run_job("workday_transactional_poll", instance, tags={
+                "dagster/asset_partition_range_start": chunk[0],
+                "dagster/asset_partition_range_end": chunk[-1],
+                "mlc/day": day.isoformat(),
+            }))
+            bar.update(len(chunk))
+    return results
 
 
 def deliver(instance: Any) -> Any:
@@ -177,7 +190,7 @@ def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         with _environment(env):
             instance = _instance()
             out("Polling the day through Dagster: reference data, then 24 hourly windows in one ranged run ...")
-            poll = poll_day(day, instance)
+            (poll,) = poll_day(day, instance)
             for entity in ("supplier_invoices", "purchase_orders", "payments", "journal_entries"):
                 polled = _metadata(poll, ["workday", entity])
                 out(f"  {entity}: {polled.get('records')} records in {polled.get('windows')} windows, "
@@ -264,11 +277,12 @@ def cmd_replay(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     except ValueError:
         raise CliError(f"--day {args.day!r}: expected YYYY-MM-DD", code=2) from None
     instance = _instance()
-    result = poll_day(day, instance)
-    polled = _metadata(result, ["workday", "supplier_invoices"])
-    queued = sum(_metadata(result, ["alerts", rule]).get("new_deliveries", 0) for rule in RULES)
-    out(f"replayed {day}: run {result.run_id}, {polled.get('records')} invoice records in "
-        f"{polled.get('windows')} windows, {queued} deliveries newly queued")
+    results = poll_day(day, instance, runs=4, progress=True)
+    records = sum(_metadata(r, ["workday", "supplier_invoices"]).get("records", 0) for r in results)
+    windows = sum(_metadata(r, ["workday", "supplier_invoices"]).get("windows", 0) for r in results)
+    queued = sum(_metadata(r, ["alerts", rule]).get("new_deliveries", 0) for r in results for rule in RULES)
+    out(f"replayed {day}: {len(results)} runs ({', '.join(r.run_id[:8] for r in results)}), {records} invoice "
+        f"records in {windows} windows, {queued} deliveries newly queued")
     if args.resend:
         from .slack.outbox import resend
         from .warehouse import Warehouse

@@ -156,7 +156,11 @@ def test_workday_button_is_built_from_the_configured_base(tmp_path: Path, fast_s
     actions = [b for b in with_button["blocks"] if b["type"] == "actions"]
     assert actions[0]["elements"][0]["url"] == "https://wd5.myworkday.com/acme_fin/d/inst/a1b2c3%2Fd4.htmld"
     assert actions[0]["elements"][0]["text"]["text"] == "Open in Workday"
-    assert not [b for b in without["blocks"] if b["type"] == "actions"]
+    links = [e for b in without["blocks"] if b["type"] == "actions" for e in b["elements"] if "url" in e]
+    assert not links
+    # Acknowledge / Snooze are there either way
+    assert [e["action_id"] for b in without["blocks"] if b.get("block_id") == "mlc_alert_actions"
+            for e in b["elements"]] == ["mlc_alert_ack", "mlc_alert_snooze_1h"]
 
 
 # -------------------------------------------------------------------------------- Slack errors

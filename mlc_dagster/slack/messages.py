@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+from ..slack_app.blocks import alert_actions_block
+
 MAX_TEXT = 3000
 MAX_FIELD = 2000
 MAX_HEADER = 150
@@ -248,6 +250,8 @@ def alert_message(alert_id: str, rule: str, details: dict[str, Any], *, window: 
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(note, MAX_TEXT)}})
     blocks.append(_context(rule, alert_id, window, run_url))
     blocks.extend(_actions(workday_link))
+    # Acknowledge / Snooze, answered by the signed endpoint (mlc_dagster.slack_app); Workday is untouched.
+    blocks.append(alert_actions_block(alert_id))
     text = f"{mention} {parts.summary}" if mention else parts.summary
     if note:
         text = f"{text} ({note})"

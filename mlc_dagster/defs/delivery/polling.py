@@ -94,8 +94,7 @@ def build_polling_behind_sensor(job_name: str,
         now = clock()
         cadence = timedelta(minutes=window_minutes())
         allowance = cadence + grace_period()
-        raised: list[list[NewAlert]] = []
-        subs = subscriptions.load().for_rule(RULE)
+        changes: list[tuple[str, datetime, str, dict[str, Any]]] = []  # entity, incident start, state, details
         for entity in entities:
             read_to, latest = _newest_partition(context.instance, dg.AssetKey(["workday", entity]),
                                                 after.get(entity, 0), newest.get(entity))
@@ -110,7 +109,7 @@ def build_polling_behind_sensor(job_name: str,
             if now > expected_by and incident is None:
                 start = expected_by.astimezone(UTC)
                 incidents[entity] = {"start": start.isoformat()}
-                raised.append(_alerts(entity, start, "behind", subs, {
+                changes.append((entity, start, "behind", {
                     "entity": entity, "state": "behind", "newest_window": shown, "expected_by": _utc(expected_by),
                     "behind_by": _duration(now - expected_by),
                     "allowance": f"{int(cadence.total_seconds() // 60)} min + "
@@ -118,13 +117,15 @@ def build_polling_behind_sensor(job_name: str,
             elif now <= expected_by and incident is not None:
                 start = datetime.fromisoformat(incident["start"])
                 del incidents[entity]
-                raised.append(_alerts(entity, start, "recovered", subs, {
+                changes.append((entity, start, "recovered", {
                     "entity": entity, "state": "recovered", "newest_window": shown, "since": _utc(start),
                     "duration": _duration(now - start), "broadcast": True}))
         cursor = json.dumps({"after": after, "newest": newest, "incidents": incidents}, sort_keys=True)
-        if not raised:
+        if not changes:
             return dg.SensorResult(skip_reason=dg.SkipReason(
                 f"no change: {', '.join(sorted(incidents)) or 'no entity'} behind"), cursor=cursor)
+        subs = subscriptions.load().for_rule(RULE)
+        raised = [_alerts(entity, start, state, subs, details) for entity, start, state, details in changes]
         queued = enqueue(warehouse.warehouse(), [a for alerts in raised for a in alerts])
         if not any(raised):
             context.log.warning("polling_behind: incidents changed but no polling_behind subscription: nothing posted")
