@@ -229,11 +229,4 @@ class WorkdayRestClient:
                                        request=described)
                 return body
             except WorkdayTransientError as exc:
-                wait = self.retry.delay(attempt, exc.retry_after)
-                if attempt >= self.retry.attempts or time.monotonic() + wait > deadline:
-                    raise WorkdayTransientError(
-                        f"Workday REST still failing after {attempt} attempts: {exc.args[0]}", request=described
-                    ) from None
-                stats.retries += 1
-                stats.retry_reasons.append(str(exc.args[0]).split(" [", 1)[0])
-                self._sleep(wait)
+                self._sleep(self.retry.after_failure(exc, attempt, deadline, stats, described, "Workday REST"))

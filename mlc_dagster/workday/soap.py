@@ -50,6 +50,18 @@ class RetryPolicy:
         backoff = random.uniform(0, min(self.max_seconds, self.initial_seconds * 2 ** (attempt - 1)))
         return max(backoff, retry_after or 0.0)
 
+    def after_failure(self, exc: WorkdayTransientError, attempt: int, deadline: float, stats: PollStats,
+                      request: str, what: str = "Workday") -> float:
+        """The wait before the next attempt, once the retry is counted; raises when the attempts or the
+        time budget are spent (SOAP and REST share this)."""
+        wait = self.delay(attempt, exc.retry_after)
+        if attempt >= self.attempts or time.monotonic() + wait > deadline:
+            raise WorkdayTransientError(f"{what} still failing after {attempt} attempts: {exc.args[0]}",
+                                        request=request) from None
+        stats.retries += 1
+        stats.retry_reasons.append(str(exc.args[0]).split(" [", 1)[0])
+        return wait
+
 
 @dataclass
 class PollStats:
@@ -238,14 +250,7 @@ class WorkdaySoapClient:
                 _truncate(rows, 0)
                 if lines is not None:
                     _truncate(lines, 0)
-                wait = self.retry.delay(attempt, exc.retry_after)
-                if attempt >= self.retry.attempts or time.monotonic() + wait > deadline:
-                    raise WorkdayTransientError(
-                        f"Workday still failing after {attempt} attempts: {exc.args[0]}", request=described
-                    ) from None
-                stats.retries += 1
-                stats.retry_reasons.append(str(exc.args[0]).split(" [", 1)[0])
-                self._sleep(wait)
+                self._sleep(self.retry.after_failure(exc, attempt, deadline, stats, described))
 
     def _fetch_page(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
                     as_of: datetime, page: int, rows: ColumnBuffer, lines: ColumnBuffer | None,
