@@ -242,6 +242,11 @@ def cmd_sandbox(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             out(f"WORKDAY_TENANT={workday.tenant}")
             out(f"WORKDAY_USERNAME={workday.username}")
             out(f"WORKDAY_PASSWORD={workday.password}")
+            out(f"WORKDAY_REST_URL={workday.rest_url}")
+            out(f"WORKDAY_TOKEN_URL={workday.token_url}")
+            out(f"WORKDAY_CLIENT_ID={workday.client_id}")
+            out(f"WORKDAY_CLIENT_SECRET={workday.client_secret}")
+            out(f"WORKDAY_REFRESH_TOKEN={workday.refresh_token}")
             out(f"# business day {day}, seed {args.seed}, scale {args.scale}")
         if args.which in ("slack", "all"):
             slack = SlackSandbox(host=args.host, port=args.slack_port).start()
