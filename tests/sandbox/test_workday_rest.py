@@ -4,7 +4,6 @@ organizations (cost centers) resource. Raw HTTP over a real socket, no project c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,25 +17,6 @@ from mlc_dagster.sandbox.workday import WorkdaySandbox
 DAY = date(2026, 11, 29)
 WD = "urn:com.workday/bsvc"
 NS = {"wd": WD}
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return Scenario.generate(seed=7, scale=0.1, day=DAY)
-
-
-@pytest.fixture(scope="module")
-def running_sandbox(scenario: Scenario) -> Iterator[WorkdaySandbox]:
-    with WorkdaySandbox(scenario) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox: WorkdaySandbox) -> Iterator[WorkdaySandbox]:
-    yield running_sandbox
-    running_sandbox.clear_faults()
-    running_sandbox.issue_refresh_token("sandbox-refresh-token")
-    running_sandbox.reset_counters()
 
 
 def refresh(sandbox: WorkdaySandbox, refresh_token: str | None = None,

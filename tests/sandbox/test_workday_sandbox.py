@@ -6,7 +6,6 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -112,25 +111,6 @@ def invoices_request(
         "<wd:Response_Group><wd:Include_Reference>true</wd:Include_Reference></wd:Response_Group>"
         "</wd:Get_Supplier_Invoices_Request>"
     )
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return Scenario.generate(seed=7, scale=0.1, day=DAY)
-
-
-@pytest.fixture(scope="module")
-def running_sandbox(scenario: Scenario) -> Iterator[WorkdaySandbox]:
-    with WorkdaySandbox(scenario) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox: WorkdaySandbox) -> Iterator[WorkdaySandbox]:
-    yield running_sandbox
-    running_sandbox.clear_faults()
-    running_sandbox.set_password(PASSWORD)
-    running_sandbox.reset_counters()
 
 
 @pytest.fixture
