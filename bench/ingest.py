@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -56,17 +57,17 @@ def fetch_pages(client: WorkdaySoapClient, start, end) -> list[bytes]:  # type: 
 
 
 class PagesSession:
-    """Stands in for requests.Session: answers the n-th POST of a window with the n-th stored page."""
+    """Stands in for requests.Session: answers a window's request for page n with the n-th stored page
+    (pages are requested by several threads at once, so by number, not in arrival order)."""
 
     def __init__(self, pages: list[bytes]) -> None:
         self.pages = pages
-        self.served = 0
 
-    def post(self, url: str, **kwargs: object) -> requests.Response:
+    def post(self, url: str, data: bytes = b"", **kwargs: object) -> requests.Response:
+        number = re.search(rb"<wd:Page>(\d+)</wd:Page>", data)
         response = requests.Response()
         response.status_code = 200
-        response.raw = io.BytesIO(self.pages[self.served % len(self.pages)])
-        self.served += 1
+        response.raw = io.BytesIO(self.pages[int(number.group(1)) - 1 if number else 0])
         return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -95,3 +96,29 @@ def test_empty_window_gives_no_rows(workday: WorkdaySandbox) -> None:
     result = client_for(workday).fetch_window(SUPPLIER_INVOICES, night, night + timedelta(hours=1))
     assert len(result.rows) == 0
     assert result.stats.pages == 1
+
+
+def test_pages_read_by_threads_arrive_in_order_with_the_rows_of_one_thread(workday: WorkdaySandbox) -> None:
+    one = client_for(workday, page_size=4)
+    one.parallel_pages = 1
+    sequential = one.fetch_window(SUPPLIER_INVOICES, START, END)
+    threaded = client_for(workday, page_size=4)
+    assert threaded.parallel_pages == 2, "two page readers is the default"
+    result = threaded.fetch_window(SUPPLIER_INVOICES, START, END)
+    assert sequential.stats.pages >= 5, "the window should span several pages of 4"
+    assert rows_of(result) == rows_of(sequential)
+    assert result.lines is not None and sequential.lines is not None
+    assert result.lines.rows() == sequential.lines.rows()
+    assert (result.stats.pages, result.stats.api_calls) == (sequential.stats.pages, sequential.stats.api_calls)
+
+
+def test_a_later_page_failing_for_good_stops_every_page_reader(workday: WorkdaySandbox) -> None:
+    before = {t.name for t in threading.enumerate()}
+    logged = len(workday.request_log)
+    workday.inject("Get_Supplier_Invoices", "processing", page=3)
+    with pytest.raises(WorkdayPermissionError, match="page 3"):
+        client_for(workday, page_size=4).fetch_window(SUPPLIER_INVOICES, START, END)
+    left = {t.name for t in threading.enumerate()} - before
+    assert not [name for name in left if name.startswith("workday-page")], f"page readers left running: {left}"
+    pages = [r.page or 0 for r in workday.request_log[logged:]]
+    assert 3 in pages and max(pages) <= 3 + 2 * 2, f"no page asked for far past the failure: {pages}"

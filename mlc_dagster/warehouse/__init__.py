@@ -248,63 +248,63 @@ class Warehouse:
         with self.connect() as con:
             con.execute(f"ATTACH '{stage.path}' AS stage (READ_ONLY)")
             try:
-                _check_values(con, entity, lines=False)
-                if entity.lines:
-                    _check_values(con, entity, lines=True)
-                names = ", ".join(spec.name for spec in entity.fields)
-                has_amount = any(spec.name == "amount" for spec in entity.fields)
-                sums_lines = bool(entity.lines and has_amount and any(s.name == "amount" for s in entity.lines.fields)
-                                  and _scalar(con, "SELECT count(*) FROM stage.rows WHERE amount IS NULL"))
-                # A record that moved between pages can arrive twice: then keep its last copy. The check
-                # is cheap; the deduplication costs memory, so it runs only when needed.
-                duplicated = _scalar(con, "SELECT count(*) - count(DISTINCT wid) FROM stage.rows") > 0
-
-                def header_value(spec: Field) -> str:
-                    if spec.name == "amount" and sums_lines:
-                        # Decision 5: a record without a header amount is worth the sum of its lines.
-                        return (f"coalesce({_typed(spec, 'r')}, (SELECT sum(CAST(trim(l.amount) AS {spec.type})) "
-                                "FROM stage.lines l WHERE l.parent_wid = r.wid))")
-                    return _typed(spec, "r")
-
-                typed = ", ".join(header_value(spec) for spec in entity.fields)
-                con.execute("BEGIN TRANSACTION")
                 try:
-                    con.execute(f"DELETE FROM raw.{entity.table} WHERE window_start = ?", [start]).fetchall()
-                    con.execute(
-                        f"INSERT INTO raw.{entity.table} (window_start, window_end, as_of, wid, {names}) "
-                        f"SELECT ?, ?, ?, r.wid, {typed} FROM stage.rows r "
-                        + ("QUALIFY row_number() OVER (PARTITION BY r.wid ORDER BY r.seq DESC) = 1"
-                           if duplicated else ""),
-                        [start, end, as_of],
-                    ).fetchall()
-                    line_count = 0
+                    return self._insert_window(con, entity, start, end, as_of, run_id)
+                except (duckdb.InvalidInputException, duckdb.ConversionException):
+                    # A value that is not what its field declares stopped the insert (rolled back): say
+                    # which record, field and value. The check scans again, but only on this path.
+                    _check_values(con, entity, lines=False)
                     if entity.lines:
-                        line_names = ", ".join(spec.name for spec in entity.lines.fields)
-                        line_typed = ", ".join(_typed(spec, "l") for spec in entity.lines.fields)
-                        con.execute(f"DELETE FROM raw.{entity.lines.table} WHERE window_start = ?",
-                                    [start]).fetchall()
-                        con.execute(
-                            f"INSERT INTO raw.{entity.lines.table} (window_start, parent_wid, {line_names}) "
-                            f"SELECT {'DISTINCT' if duplicated else ''} ?, l.parent_wid, {line_typed} "
-                            "FROM stage.lines l",
-                            [start],
-                        ).fetchall()
-                        line_count = int(con.execute(
-                            f"SELECT count(*) FROM raw.{entity.lines.table} WHERE window_start = ?", [start]
-                        ).fetchall()[0][0])
-                    records = int(con.execute(
-                        f"SELECT count(*) FROM raw.{entity.table} WHERE window_start = ?", [start]
-                    ).fetchall()[0][0])
-                    con.execute(
-                        "INSERT OR REPLACE INTO meta.windows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [entity.name, start, end, as_of, records, utcnow(), run_id],
-                    ).fetchall()
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
+                        _check_values(con, entity, lines=True)
                     raise
             finally:
                 con.execute("DETACH stage")
+
+    def _insert_window(self, con: duckdb.DuckDBPyConnection, entity: Entity, start: datetime, end: datetime,
+                       as_of: datetime, run_id: str | None) -> WindowLoad:
+        names = ", ".join(spec.name for spec in entity.fields)
+        has_amount = any(spec.name == "amount" for spec in entity.fields)
+        sums_lines = bool(entity.lines and has_amount and any(s.name == "amount" for s in entity.lines.fields)
+                          and _scalar(con, "SELECT count(*) FROM stage.rows WHERE amount IS NULL"))
+        # A record that moved between pages can arrive twice: then keep its last copy. The check is
+        # cheap; the deduplication costs memory, so it runs only when needed.
+        duplicated = _scalar(con, "SELECT count(*) - count(DISTINCT wid) FROM stage.rows") > 0
+
+        def header_value(spec: Field) -> str:
+            if spec.name == "amount" and sums_lines:
+                # Decision 5: a record without a header amount is worth the sum of its lines.
+                return (f"coalesce({_checked(spec, 'r')}, (SELECT sum(CAST(trim(l.amount) AS {spec.type})) "
+                        "FROM stage.lines l WHERE l.parent_wid = r.wid))")
+            return _checked(spec, "r")
+
+        typed = ", ".join(header_value(spec) for spec in entity.fields)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM raw.{entity.table} WHERE window_start = ?", [start]).fetchall()
+            records = int(con.execute(
+                f"INSERT INTO raw.{entity.table} (window_start, window_end, as_of, wid, {names}) "
+                f"SELECT ?, ?, ?, r.wid, {typed} FROM stage.rows r "
+                + ("QUALIFY row_number() OVER (PARTITION BY r.wid ORDER BY r.seq DESC) = 1" if duplicated else ""),
+                [start, end, as_of],
+            ).fetchall()[0][0])
+            line_count = 0
+            if entity.lines:
+                line_names = ", ".join(spec.name for spec in entity.lines.fields)
+                line_typed = ", ".join(_checked(spec, "l") for spec in entity.lines.fields)
+                con.execute(f"DELETE FROM raw.{entity.lines.table} WHERE window_start = ?", [start]).fetchall()
+                line_count = int(con.execute(
+                    f"INSERT INTO raw.{entity.lines.table} (window_start, parent_wid, {line_names}) "
+                    f"SELECT {'DISTINCT' if duplicated else ''} ?, l.parent_wid, {line_typed} FROM stage.lines l",
+                    [start],
+                ).fetchall()[0][0])
+            con.execute(
+                "INSERT OR REPLACE INTO meta.windows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [entity.name, start, end, as_of, records, utcnow(), run_id],
+            ).fetchall()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         return WindowLoad(records=records, lines=line_count)
 
     @property
@@ -388,6 +388,16 @@ def _typed(spec: Field, alias: str) -> str:
     if spec.type == "INTEGER":
         return f"CAST(CAST({value} AS DECIMAL(18,0)) AS INTEGER)"
     raise ValueError(f"unsupported column type {spec.type}")
+
+
+def _checked(spec: Field, alias: str) -> str:
+    """`_typed`, stopping the statement on a value that would not convert exactly (DuckDB's CAST rounds a
+    decimal with more places, and reads any text as a boolean here): `_check_values` then names it."""
+    condition = _valid(spec, f"{alias}.{spec.name}")
+    if condition is None or spec.type in ("DATE", "TIMESTAMP"):
+        return _typed(spec, alias)  # a bad date or time fails the CAST itself
+    return (f"CASE WHEN {alias}.{spec.name} IS NULL THEN NULL WHEN {condition} THEN {_typed(spec, alias)} "
+            f"ELSE error('invalid {spec.name}') END")
 
 
 def _check_values(con: duckdb.DuckDBPyConnection, entity: Entity, lines: bool) -> None:

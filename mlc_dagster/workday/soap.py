@@ -7,9 +7,11 @@ time: the request shape for each operation is data in the entity registry.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -74,6 +76,13 @@ class PollStats:
     seconds: float = 0.0
     retry_reasons: list[str] = field(default_factory=list)
 
+    def add(self, other: PollStats) -> None:
+        """Count another page's calls, retries and bytes in (pages and seconds are the window's own)."""
+        self.api_calls += other.api_calls
+        self.retries += other.retries
+        self.bytes += other.bytes
+        self.retry_reasons.extend(other.retry_reasons)
+
 
 class PageSink(Protocol):
     """Where each complete page's rows go (the warehouse stages them; tests collect them)."""
@@ -133,6 +142,7 @@ class WorkdaySoapClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        parallel_pages: int = 2,
     ) -> None:
         if not soap_url:
             raise WorkdayConfigError("WORKDAY_SOAP_URL is not set: give the SOAP base up to the tenant, "
@@ -152,6 +162,10 @@ class WorkdaySoapClient:
         self.session = session or requests.Session()
         self._sleep = sleep
         self.max_response_bytes = max_response_bytes  # a larger body is refused (UnsafeXmlError)
+        # Pages 2..N of a window are fetched and read by this many threads at once. Parsing and the XSLT
+        # fast path run in C without the GIL, so two threads use both cores of a small worker; Workday
+        # answers pages of one As_Of_Entry_DateTime independently, and two requests at a time is modest.
+        self.parallel_pages = max(1, parallel_pages)
 
     def __repr__(self) -> str:  # never show the password
         return f"WorkdaySoapClient({self.soap_url!r}, user={self.username!r})"
@@ -220,23 +234,54 @@ class WorkdaySoapClient:
         as_of = as_of or min(end, datetime.now(UTC))
         sink = sink if sink is not None else CollectingSink(entity)
         stats = PollStats()
+        rows, lines = new_buffers(entity)
+        first = self._fetch_page_with_retry(entity, criteria, start, end, as_of, 1, rows, lines, stats)
+        pages: Iterator[tuple[ColumnBuffer, ColumnBuffer | None]] = iter([(rows, lines)])
+        if first.total_pages > 1:
+            rest = self._later_pages(entity, criteria, start, end, as_of, first.total_pages, stats)
+            pages = itertools.chain(pages, rest)
         records = 0
-        page = 1
-        while True:
-            rows, lines = new_buffers(entity)
-            result = self._fetch_page_with_retry(entity, criteria, start, end, as_of, page, rows, lines, stats)
+        for rows, lines in pages:
             sink.add_page(rows, lines)
             records += len(rows)
             stats.pages += 1
-            if page >= result.total_pages:
-                break
-            page += 1
         stats.seconds = time.monotonic() - started
         return WindowResult(records=records, stats=stats, as_of=as_of, sink=sink)
 
+    def _later_pages(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
+                     as_of: datetime, total_pages: int, stats: PollStats,
+                     ) -> Iterator[tuple[ColumnBuffer, ColumnBuffer | None]]:
+        """Pages 2..total_pages in order, read by `parallel_pages` threads; at most one page per thread
+        waits unconsumed, so memory stays a few pages whatever the window's size."""
+        numbers = iter(range(2, total_pages + 1))
+        fast = self.parallel_pages > 1 or None  # the C-only route is the one threads run side by side
+
+        def one(page: int) -> tuple[ColumnBuffer, ColumnBuffer | None, PollStats]:
+            page_stats = PollStats()
+            rows, lines = new_buffers(entity)
+            self._fetch_page_with_retry(entity, criteria, start, end, as_of, page, rows, lines, page_stats,
+                                        xslt=fast)
+            return rows, lines, page_stats
+
+        with ThreadPoolExecutor(self.parallel_pages, thread_name_prefix="workday-page") as pool:
+            pending: list[Future[tuple[ColumnBuffer, ColumnBuffer | None, PollStats]]] = []
+            try:
+                for page in itertools.islice(numbers, 2 * self.parallel_pages):
+                    pending.append(pool.submit(one, page))
+                while pending:
+                    rows, lines, page_stats = pending.pop(0).result()
+                    stats.add(page_stats)
+                    for page in itertools.islice(numbers, 1):
+                        pending.append(pool.submit(one, page))
+                    yield rows, lines
+            finally:
+                # A failed page (or a consumer that stopped) leaves nothing running behind it.
+                for future in pending:
+                    future.cancel()
+
     def _fetch_page_with_retry(self, entity: Entity, criteria: WindowCriteria, start: datetime,
                                end: datetime, as_of: datetime, page: int, rows: ColumnBuffer,
-                               lines: ColumnBuffer | None, stats: PollStats) -> Any:
+                               lines: ColumnBuffer | None, stats: PollStats, xslt: bool | None = None) -> Any:
         described = (f"{entity.service}/{entity.operation} page {page}, window {_iso(start)}..{_iso(end)}, "
                      f"user {self.username}")
         deadline = time.monotonic() + self.retry.total_seconds
@@ -244,7 +289,8 @@ class WorkdaySoapClient:
         while True:
             attempt += 1
             try:
-                return self._fetch_page(entity, criteria, start, end, as_of, page, rows, lines, stats, described)
+                return self._fetch_page(entity, criteria, start, end, as_of, page, rows, lines, stats, described,
+                                        xslt)
             except WorkdayTransientError as exc:
                 # Whatever part of the page was parsed is thrown away before the retry.
                 _truncate(rows, 0)
@@ -254,7 +300,7 @@ class WorkdaySoapClient:
 
     def _fetch_page(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
                     as_of: datetime, page: int, rows: ColumnBuffer, lines: ColumnBuffer | None,
-                    stats: PollStats, described: str) -> Any:
+                    stats: PollStats, described: str, xslt: bool | None = None) -> Any:
         payload = self.build_request(entity, criteria, start, end, as_of, page)
         stats.api_calls += 1
         try:
@@ -280,7 +326,7 @@ class WorkdaySoapClient:
                 chunks = []
                 while chunk := stream.read(1 << 20):
                     chunks.append(chunk)
-                return fastpath.read_page(b"".join(chunks), entity, rows, lines)
+                return fastpath.read_page(b"".join(chunks), entity, rows, lines, xslt=xslt)
             except etree.XMLSyntaxError as exc:
                 raise WorkdayTransientError(f"malformed XML in the response: {exc}", request=described) from None
             except (requests.RequestException, OSError) as exc:
