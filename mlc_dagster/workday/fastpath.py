@@ -7,9 +7,12 @@ record line, and pyarrow reads that text into columns and normalises them (strip
 vectorised kernels. The result is exactly what `parse_page` produces, or the page is refused
 (`transform` returns None) and the caller reads it with `parse_page`.
 
-Opt-in (MLC_WORKDAY_XSLT=1): on the sandbox's invoices the tree alone costs what a bare parse costs and
-libxslt's ~47 XPath evaluations per invoice about as much again, which is more than parse_page's Python
-(figures in `read_page`). It may pay where records carry many elements the registry does not read.
+Where it is used: by the client's page-reader threads (pages 2..N of a window, `WorkdaySoapClient.
+parallel_pages`), because libxml2, libxslt and Arrow all run without the GIL, so two threads keep both
+cores busy, which parse_page's Python cannot. A page read on its own (page 1, or `parallel_pages=1`) goes
+through parse_page unless MLC_WORKDAY_XSLT=1: on one thread the tree costs what a bare parse costs and
+libxslt's ~47 XPath evaluations per invoice about 1.4x that again, more than parse_page's Python
+(figures in `read_page`).
 
 What has to match `parse_page`, and how:
 - the tree: parsed with parse_page's options (comments dropped, CDATA merged into text); a page with a
@@ -62,7 +65,7 @@ _SPLIT_LINE = b"\n" + _SPLIT.encode() + b"\n"
 # The options of parse_page's iterparse: the same tree (comments dropped, CDATA merged into text).
 _PARSE_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                                   "huge_tree": False, "remove_comments": True}
-# The XSLT route is opt-in: on the sandbox's pages it costs more than parse_page (see read_page).
+# On one thread the XSLT route costs more than parse_page (see read_page); page readers always use it.
 ENABLED = os.environ.get("MLC_WORKDAY_XSLT", "0") == "1"
 _TEXT = "node()[1][self::text()]"
 
