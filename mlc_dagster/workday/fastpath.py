@@ -7,12 +7,12 @@ record line, and pyarrow reads that text into columns and normalises them (strip
 vectorised kernels. The result is exactly what `parse_page` produces, or the page is refused
 (`transform` returns None) and the caller reads it with `parse_page`.
 
-Where it is used: by the client's page-reader threads (pages 2..N of a window, `WorkdaySoapClient.
-parallel_pages`), because libxml2, libxslt and Arrow all run without the GIL, so two threads keep both
-cores busy, which parse_page's Python cannot. A page read on its own (page 1, or `parallel_pages=1`) goes
-through parse_page unless MLC_WORKDAY_XSLT=1: on one thread the tree costs what a bare parse costs and
-libxslt's ~47 XPath evaluations per invoice about 1.4x that again, more than parse_page's Python
-(figures in `read_page`).
+Where it is used: by default (`WorkdaySoapClient.parallel_pages` > 1) for every page. libxml2, libxslt
+and Arrow all run without the GIL, so the client's page-reader threads keep both cores busy, which
+parse_page's Python cannot; on one thread the two cost about the same once parse_page's lists are made
+into Arrow columns (~0.85 s of CPU each for 11k sandbox invoices: the tree about what a bare parse costs,
+libxslt's ~47 XPath evaluations per invoice about 1.4x that again). With `parallel_pages=1`,
+MLC_WORKDAY_XSLT=1 chooses it.
 
 What has to match `parse_page`, and how:
 - the tree: parsed with parse_page's options (comments dropped, CDATA merged into text); a page with a
@@ -65,7 +65,7 @@ _SPLIT_LINE = b"\n" + _SPLIT.encode() + b"\n"
 # The options of parse_page's iterparse: the same tree (comments dropped, CDATA merged into text).
 _PARSE_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                                   "huge_tree": False, "remove_comments": True}
-# On one thread the XSLT route costs more than parse_page (see read_page); page readers always use it.
+# Only consulted when the client reads pages on one thread (parallel_pages=1).
 ENABLED = os.environ.get("MLC_WORKDAY_XSLT", "0") == "1"
 _TEXT = "node()[1][self::text()]"
 
@@ -374,9 +374,8 @@ def read_page(body: bytes, entity: Entity, rows: ColumnBuffer, lines: ColumnBuff
     """Read one whole response body into the buffers: `parse_page` from memory, or (`xslt`, default
     `ENABLED`) the XSLT fast path, with parse_page for the pages it refuses. Both give the same rows.
 
-    Measured on the sandbox's invoices (bench/ingest.py, 2 vCPUs): parse_page from a BytesIO ~1.6x the
-    time of a bare `etree.fromstring`, the XSLT route ~2.2x (the tree alone ~1.0x plus ~0.9x in libxslt,
-    ~47 XPath evaluations per invoice, and freeing the whole tree), so parse_page is the default.
+    Measured on the sandbox's invoices (2 vCPUs, CPU time for 11k invoices): parse_page plus the Arrow
+    conversion the stage then does ~0.85-0.95 s, the XSLT route ~0.83-0.85 s, Arrow columns included.
     Raises what parse_page raises (`etree.XMLSyntaxError`, `WorkdayDataError`)."""
     if len(rows) or (lines is not None and len(lines)):
         raise ValueError("read_page fills empty buffers")

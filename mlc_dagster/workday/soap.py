@@ -168,6 +168,13 @@ class WorkdaySoapClient:
         # answers pages of one As_Of_Entry_DateTime independently, and two requests at a time is modest.
         self.parallel_pages = max(1, parallel_pages)
 
+    @property
+    def _fast(self) -> bool | None:
+        # The C-only route (fastpath) costs what parse_page plus its Arrow conversion costs on one thread,
+        # and runs without the GIL: with page readers (or a caller fetching on a thread of its own)
+        # that is what keeps both cores busy. With one reader, MLC_WORKDAY_XSLT decides.
+        return self.parallel_pages > 1 or None
+
     def __repr__(self) -> str:  # never show the password
         return f"WorkdaySoapClient({self.soap_url!r}, user={self.username!r})"
 
@@ -236,7 +243,8 @@ class WorkdaySoapClient:
         sink = sink if sink is not None else CollectingSink(entity)
         stats = PollStats()
         rows, lines = new_buffers(entity)
-        first = self._fetch_page_with_retry(entity, criteria, start, end, as_of, 1, rows, lines, stats)
+        first = self._fetch_page_with_retry(entity, criteria, start, end, as_of, 1, rows, lines, stats,
+                                            xslt=self._fast)
         pages: Iterator[tuple[ColumnBuffer, ColumnBuffer | None]] = iter([(rows, lines)])
         if first.total_pages > 1:
             rest = self._later_pages(entity, criteria, start, end, as_of, first.total_pages, stats)
@@ -255,13 +263,12 @@ class WorkdaySoapClient:
         """Pages 2..total_pages in order, read by `parallel_pages` threads; at most one page per thread
         waits unconsumed, so memory stays a few pages whatever the window's size."""
         numbers = iter(range(2, total_pages + 1))
-        fast = self.parallel_pages > 1 or None  # the C-only route is the one threads run side by side
 
         def one(page: int) -> tuple[ColumnBuffer, ColumnBuffer | None, PollStats]:
             page_stats = PollStats()
             rows, lines = new_buffers(entity)
             self._fetch_page_with_retry(entity, criteria, start, end, as_of, page, rows, lines, page_stats,
-                                        xslt=fast)
+                                        xslt=self._fast)
             return rows, lines, page_stats
 
         with ThreadPoolExecutor(self.parallel_pages, thread_name_prefix="workday-page") as pool:
