@@ -13,7 +13,7 @@ from lxml import etree
 
 from mlc_dagster.sandbox.scenario import HOSTILE_SUPPLIER_NAME
 from mlc_dagster.sandbox.workday import WorkdaySandbox
-from mlc_dagster.warehouse import Warehouse
+from mlc_dagster.warehouse import Warehouse, WindowStage
 from mlc_dagster.workday import fastpath
 from mlc_dagster.workday.entities import ENTITIES, SUPPLIER_INVOICES, Entity
 from mlc_dagster.workday.errors import WorkdayDataError, WorkdayTransientError
@@ -146,10 +146,10 @@ def test_trimming_matches_python_strip_for_every_character_xml_can_carry() -> No
     assert pc.utf8_trim_whitespace(pa.array(values)).to_pylist() == [v.strip() for v in values]
 
 
-def staged(stage_path: Path) -> tuple[list[tuple], list[tuple]]:
-    with duckdb.connect(str(stage_path), read_only=True) as con:
-        rows = con.execute("SELECT * FROM rows ORDER BY seq").fetchall()
-        lines = con.execute("SELECT * FROM lines ORDER BY ALL").fetchall()
+def staged(stage: WindowStage) -> tuple[list[tuple], list[tuple]]:
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT * FROM {stage.relation('rows')} ORDER BY seq").fetchall()
+        lines = con.execute(f"SELECT * FROM {stage.relation('lines')} ORDER BY ALL").fetchall()
     return rows, lines
 
 
@@ -176,7 +176,7 @@ def test_the_stage_holds_the_same_text_whichever_way_a_page_arrives(workday: Wor
                     assert tsv is not None
                     stage.add_tsv_page(tsv[0], tsv[1], escaped=tsv[2])
             stage.finish()
-            results[way] = staged(stage.path)
+            results[way] = staged(stage)
             warehouse.replace_window(SUPPLIER_INVOICES, DAY, DAY + timedelta(days=1), DAY, stage)
         with duckdb.connect(str(tmp_path / f"{way}.duckdb"), read_only=True) as con:
             results[way + " warehouse"] = (
@@ -199,7 +199,7 @@ def test_an_empty_stage_is_an_empty_window(tmp_path: Path) -> None:
     with warehouse.stage(SUPPLIER_INVOICES) as stage:
         load = warehouse.replace_window(SUPPLIER_INVOICES, DAY, DAY + timedelta(hours=1), DAY, stage)
     assert (load.records, load.lines) == (0, 0)
-    assert not list(stage.path.parent.iterdir()), "a closed stage leaves no file behind"
+    assert not list(stage.folder.iterdir()), "a closed stage leaves no file behind"
 
 
 def client_for(sandbox: WorkdaySandbox) -> WorkdaySoapClient:

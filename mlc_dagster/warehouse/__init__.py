@@ -246,8 +246,12 @@ class Warehouse:
         start, end, as_of = naive_utc(window_start), naive_utc(window_end), naive_utc(as_of)
         stage.finish()
         with self.connect() as con:
-            con.execute(f"ATTACH '{stage.path}' AS stage (READ_ONLY)")
+            # `stage.rows` / `stage.lines`: views over the stage's Parquet files in a scratch in-memory
+            # database, so the statements below read them like tables, and nothing is written for them.
+            con.execute("ATTACH ':memory:' AS stage")
             try:
+                for name in ("rows", "lines") if entity.lines else ("rows",):
+                    con.execute(f"CREATE VIEW stage.{name} AS SELECT * FROM {stage.relation(name)}")
                 try:
                     return self._insert_window(con, entity, start, end, as_of, run_id)
                 except (duckdb.InvalidInputException, duckdb.ConversionException):

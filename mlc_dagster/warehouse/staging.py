@@ -6,7 +6,6 @@ import os
 import uuid
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,18 +20,18 @@ class WindowStage:
 
     Each page is appended as a row group to one Parquet file per table (rows, lines): writing Arrow
     columns as they are costs a fraction of inserting them into DuckDB, which would write them to its
-    WAL and again at the checkpoint. `finish()` makes the stage's DuckDB file, whose `rows` and `lines`
-    are views over those files: `Warehouse.replace_window` ATTACHes it read-only and reads them in one
-    transaction, and staging never takes the warehouse's write lock. `rows` has a `seq` column that grows
-    in page order, so the last copy of a duplicated record wins. Everything is deleted when closed.
+    WAL and again at the checkpoint. `relation()` gives the SQL that reads a table back, which
+    `Warehouse.replace_window` reads in one transaction; staging never takes the warehouse's write lock.
+    `rows` has a `seq` column that grows in page order, so the last copy of a duplicated record wins.
+    Everything is deleted when closed.
     """
 
     def __init__(self, folder: Path, entity: Entity) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.entity = entity
-        self.path = folder / f"{entity.name}-{os.getpid()}-{uuid.uuid4().hex[:12]}.duckdb"
-        self._files = {"rows": self.path.with_name(self.path.stem + ".rows.parquet"),
-                       "lines": self.path.with_name(self.path.stem + ".lines.parquet")}
+        self.folder = folder
+        stem = f"{entity.name}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._files = {"rows": folder / f"{stem}.rows.parquet", "lines": folder / f"{stem}.lines.parquet"}
         self._schemas = {"rows": pa.schema([("seq", pa.int64()), *((n, pa.string()) for n in header_names(entity))])}
         if entity.lines:
             self._schemas["lines"] = pa.schema([(n, pa.string()) for n in line_names(entity)])
@@ -76,26 +75,29 @@ class WindowStage:
         writer.write_table(table)
 
     def finish(self) -> None:
+        """No more pages: the files are complete (closing a Parquet writer writes its footer)."""
         if self._finished:
             return
         self._finished = True
         for writer in self._writers.values():
             writer.close()
-        con = duckdb.connect(str(self.path))
-        try:
-            for name, schema in self._schemas.items():
-                if name in self._writers:
-                    file = str(self._files[name]).replace("'", "''")
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{file}')")
-                else:
-                    columns = ", ".join(f"{f.name} {'BIGINT' if f.type == pa.int64() else 'VARCHAR'}" for f in schema)
-                    con.execute(f"CREATE TABLE {name} ({columns})")
-        finally:
-            con.close()
+
+    def relation(self, name: str) -> str:
+        """SQL reading the staged `rows` or `lines` back (text columns; `rows` with `seq`); an empty
+        relation of the same columns when no page had any."""
+        if not self._finished:
+            raise RuntimeError("finish() the stage before reading it")
+        schema = self._schemas.get(name)
+        if schema is None:
+            raise KeyError(f"{self.entity.name} stages no {name}")
+        if name in self._writers:
+            return "read_parquet('" + str(self._files[name]).replace("'", "''") + "')"
+        columns = ", ".join(f"NULL::{'BIGINT' if f.type == pa.int64() else 'VARCHAR'} AS {f.name}" for f in schema)
+        return f"(SELECT {columns} WHERE false)"
 
     def close(self) -> None:
         self.finish()
-        for path in (self.path, self.path.with_name(self.path.name + ".wal"), *self._files.values()):
+        for path in self._files.values():
             path.unlink(missing_ok=True)
 
     def __enter__(self) -> WindowStage:
