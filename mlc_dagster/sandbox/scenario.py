@@ -27,6 +27,10 @@ ID in ID order:
 
 Planted anomalies and the exact answers a correct detector must find are in ``ground_truth``
 (see ``Scenario``).
+
+Consecutive days: ``Scenario.generate(seed, scale, day, stream)`` with a ``DayStream`` makes one
+day of a multi-day timeline (its own random streams and ID ranges, the first day's reference
+data); ``mlc_dagster.sandbox.timeline.Timeline`` builds them. Without a stream nothing changes.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import gc
 import hashlib
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -55,6 +59,7 @@ __all__ = [
     "HISTORY_DAYS",
     "HOSTILE_SUPPLIER_NAME",
     "INTERCOMPANY_ACCOUNTS",
+    "INVOICE_NUMBER_SPAN",
     "NON_ASCII_SUPPLIER_NAMES",
     "NORMAL_AMOUNT_CEILING",
     "OVERDUE_REMINDER_MEMO",
@@ -66,6 +71,7 @@ __all__ = [
     "CostCenter",
     "CostCenterVersion",
     "Currency",
+    "DayStream",
     "GroundTruth",
     "JournalEntry",
     "JournalEntryVersion",
@@ -895,8 +901,12 @@ class Scenario:
     ground_truth: GroundTruth
 
     @classmethod
-    def generate(cls, seed: int = 7, scale: float = 1.0, day: date = DEFAULT_DAY) -> Scenario:
-        return _generate(seed, scale, day)
+    def generate(
+        cls, seed: int = 7, scale: float = 1.0, day: date = DEFAULT_DAY, stream: DayStream | None = None
+    ) -> Scenario:
+        """The business day ``day``; ``stream`` (None: a stand-alone day) makes it one day of a
+        multi-day timeline (see ``DayStream`` and ``mlc_dagster.sandbox.timeline``)."""
+        return _generate(seed, scale, day, stream)
 
     @property
     def day_start(self) -> datetime:
@@ -962,9 +972,40 @@ class Scenario:
         )
 
 
-def generate_scenario(seed: int = 7, scale: float = 1.0, day: date = DEFAULT_DAY) -> Scenario:
+def generate_scenario(
+    seed: int = 7, scale: float = 1.0, day: date = DEFAULT_DAY, stream: DayStream | None = None
+) -> Scenario:
     """Same as ``Scenario.generate``."""
-    return _generate(seed, scale, day)
+    return _generate(seed, scale, day, stream)
+
+
+# The supplier's own invoice numbers of one day lie in [10_000, 10_000_000): the day's in
+# [10_000, 1_000_000), the history's in [1_000_000, 10_000_000).
+INVOICE_NUMBER_SPAN = 10_000_000
+
+
+@dataclass(frozen=True)
+class DayStream:
+    """What makes one day of a multi-day timeline its own: random streams, ID ranges, shared masters.
+
+    ``Scenario.generate(seed, scale, day)`` (no stream) is a stand-alone day. With a stream:
+
+    * every random stream of the day's transactional data is tagged with ``name``, so each day of
+      a timeline has different invoices, orders, payments and journals (never a copy);
+    * ``number_base`` is added to every SI-, PO-, PAY- and JE- number (and so to their WIDs and line
+      IDs) and ``invoice_number_base`` to every INV- number, so IDs never collide across days;
+    * the reference data (currencies, companies, suppliers, cost centers, the account set ACME_COA,
+      the enumerations) are ``reference``'s own objects: same records, same IDs and WIDs, and no
+      further changes to them on this day. Invoices are only raised to suppliers active in it;
+    * ``taken`` holds (supplier_id, amount, invoice_date) of earlier days' invoices: accidental
+      collisions with them are nudged away as within a day, so no unplanted duplicate spans days.
+    """
+
+    name: str
+    number_base: int
+    invoice_number_base: int
+    reference: Scenario
+    taken: Mapping[tuple[str, Decimal, date], str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- generation
@@ -979,7 +1020,7 @@ def _stream(seed: int, topic: str) -> random.Random:
     return random.Random(f"{seed}:{topic}")
 
 
-def _generate(seed: int, scale: float, day: date) -> Scenario:
+def _generate(seed: int, scale: float, day: date, stream: DayStream | None = None) -> Scenario:
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     # Generation allocates millions of small objects that never form reference cycles; the cyclic
@@ -988,33 +1029,47 @@ def _generate(seed: int, scale: float, day: date) -> Scenario:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build(seed, scale, day)
+        return _build(seed, scale, day, stream)
     finally:
         if collecting:
             gc.enable()
 
 
-def _build(seed: int, scale: float, day: date) -> Scenario:
-    rng = random.Random(seed)
+def _build(seed: int, scale: float, day: date, stream: DayStream | None = None) -> Scenario:
+    # A stand-alone day (no stream) uses the untagged streams and numbers from 1, as it always has.
+    tag = "" if stream is None else f"{stream.name}:"
 
-    currencies = {
-        code: Currency(code, make_wid(seed, "currency", code), decimals)
-        for code, decimals in _CURRENCY_DECIMALS.items()
-    }
-    companies = {
-        cid: Company(cid, make_wid(seed, "company", cid), name, currency)
-        for cid, name, currency, _weight in _COMPANIES
-    }
-    spend_categories = {
-        sid: SpendCategory(sid, make_wid(seed, "spend_category", sid), name)
-        for sid, (name, _items) in _SPEND_CATEGORIES.items()
-    }
-    document_statuses = {
-        sid: Status(sid, make_wid(seed, "document_status", sid), name) for sid, name in _DOCUMENT_STATUSES
-    }
-    payment_statuses = {
-        sid: Status(sid, make_wid(seed, "payment_status", sid), name) for sid, name in _PAYMENT_STATUSES
-    }
+    def topic(name: str) -> random.Random:
+        return _stream(seed, tag + name)
+
+    base = 0 if stream is None else stream.number_base
+    invoice_base = 0 if stream is None else stream.invoice_number_base
+    rng = random.Random(seed) if stream is None else random.Random(f"{seed}:{tag}main")
+    reference = None if stream is None else stream.reference
+
+    if reference is None:
+        currencies = {
+            code: Currency(code, make_wid(seed, "currency", code), decimals)
+            for code, decimals in _CURRENCY_DECIMALS.items()
+        }
+        companies = {
+            cid: Company(cid, make_wid(seed, "company", cid), name, currency)
+            for cid, name, currency, _weight in _COMPANIES
+        }
+        spend_categories = {
+            sid: SpendCategory(sid, make_wid(seed, "spend_category", sid), name)
+            for sid, (name, _items) in _SPEND_CATEGORIES.items()
+        }
+        document_statuses = {
+            sid: Status(sid, make_wid(seed, "document_status", sid), name) for sid, name in _DOCUMENT_STATUSES
+        }
+        payment_statuses = {
+            sid: Status(sid, make_wid(seed, "payment_status", sid), name) for sid, name in _PAYMENT_STATUSES
+        }
+    else:
+        currencies, companies = reference.currencies, reference.companies
+        spend_categories = reference.spend_categories
+        document_statuses, payment_statuses = reference.document_statuses, reference.payment_statuses
     settlement_runs = {
         run_id: SettlementRun(run_id, make_wid(seed, "settlement_run", run_id), datetime.combine(day, at))
         for run_id, at in (
@@ -1022,42 +1077,62 @@ def _build(seed: int, scale: float, day: date) -> Scenario:
         )
     }
 
-    # The main stream: suppliers, then the day's invoices, exactly as before later collections
-    # were added, so these stay identical for a given seed.
-    suppliers = _generate_suppliers(rng, seed, max(20, round(500 * scale)), day, _stream(seed, "supplier_terms"))
-    invoices, high_value = _generate_invoices(
-        rng,
-        seed,
-        max(30, round(5000 * scale)),
-        day,
-        currencies=currencies,
-        suppliers=list(suppliers.values()),
-        po_links=_stream(seed, "purchase_order_links"),
-    )
-
-    suppliers, inactive = _change_suppliers(_stream(seed, "supplier_changes"), suppliers, invoices, scale, day)
-    cost_centers, deactivated_cost_centers = _generate_cost_centers(_stream(seed, "cost_centers"), seed, day)
-    account_sets = _generate_account_sets(seed, day)
+    if reference is None:
+        # The main stream: suppliers, then the day's invoices, exactly as before later collections
+        # were added, so these stay identical for a given seed.
+        suppliers = _generate_suppliers(rng, seed, max(20, round(500 * scale)), day, topic("supplier_terms"))
+        invoices, high_value = _generate_invoices(
+            rng,
+            seed,
+            max(30, round(5000 * scale)),
+            day,
+            currencies=currencies,
+            suppliers=list(suppliers.values()),
+            po_links=topic("purchase_order_links"),
+        )
+        suppliers, inactive = _change_suppliers(topic("supplier_changes"), suppliers, invoices, scale, day)
+        cost_centers, deactivated_cost_centers = _generate_cost_centers(topic("cost_centers"), seed, day)
+        account_sets = _generate_account_sets(seed, day)
+    else:
+        # One supplier master, chart of accounts and set of cost centers for every day of a timeline;
+        # the day's invoices go to the suppliers still active.
+        suppliers, cost_centers, account_sets = reference.suppliers, reference.cost_centers, reference.account_sets
+        inactive = {sid for sid, supplier in suppliers.items() if supplier.status != "ACTIVE"}
+        deactivated_cost_centers = {cid for cid, cost_center in cost_centers.items() if not cost_center.active}
+        invoices, high_value = _generate_invoices(
+            rng,
+            seed,
+            max(30, round(5000 * scale)),
+            day,
+            currencies=currencies,
+            suppliers=[s for s in suppliers.values() if s.supplier_id not in inactive],
+            po_links=topic("purchase_order_links"),
+            number_base=base,
+            invoice_number_base=invoice_base,
+        )
 
     duplicates, copies = _plant_duplicate_invoices(
-        _stream(seed, "duplicates"), invoices, set(high_value), inactive, suppliers, scale
+        topic("duplicates"), invoices, set(high_value), inactive, suppliers, scale
     )
     active_suppliers = [s for s in suppliers.values() if s.supplier_id not in inactive]
     history, overdue, plan = _generate_history(
-        _stream(seed, "history"),
+        topic("history"),
         seed,
         scale,
         day,
         currencies=currencies,
         suppliers=active_suppliers,
-        first_number=len(invoices) + 1,
+        first_number=base + len(invoices) + 1,
+        invoice_number_base=invoice_base,
     )
     invoices.update(history)
     protected = {i for pair in duplicates for i in pair} | set(high_value)
-    _remove_accidental_duplicates(invoices, currencies, set(duplicates), protected)
+    _remove_accidental_duplicates(
+        invoices, currencies, set(duplicates), protected, taken={} if stream is None else stream.taken
+    )
 
     payments, payment_runs = _generate_payments(
-        _stream(seed, "payments"),
+        topic("payments"),
         seed,
         scale,
         day,
@@ -1067,30 +1142,33 @@ def _build(seed: int, scale: float, day: date) -> Scenario:
         currencies=currencies,
         suppliers=suppliers,
         unpayable=copies,
+        number_base=base,
     )
     # Every planted invoice must be visible to a poller of the day alone: after the payments, so
     # that a paid invoice's last version stays its settlement and the others have none to come.
-    touches = _stream(seed, "day_touches")
+    touches = topic("day_touches")
     _touch_during_day(touches, invoices, sorted(overdue), day, OVERDUE_REMINDER_MEMO)
     _touch_during_day(touches, invoices, sorted({i for pair in duplicates for i in pair}), day, DUPLICATE_TOUCH_MEMO)
     purchase_orders = _generate_purchase_orders(
-        _stream(seed, "purchase_orders"),
+        topic("purchase_orders"),
         seed,
         scale,
         day,
         invoices=invoices,
         currencies=currencies,
         suppliers=active_suppliers,
+        number_base=base,
     )
     stable_cost_centers = [cid for cid in cost_centers if cid not in deactivated_cost_centers]
     journals, journal_truth = _generate_journals(
-        _stream(seed, "journals"),
+        topic("journals"),
         seed,
         scale,
         day,
         currencies=currencies,
         accounts=account_sets[ACCOUNT_SET_ID].latest,
         cost_center_ids=stable_cost_centers,
+        number_base=base,
     )
 
     return Scenario(
@@ -1284,6 +1362,8 @@ def _generate_invoices(
     currencies: dict[str, Currency],
     suppliers: list[Supplier],
     po_links: random.Random,
+    number_base: int = 0,
+    invoice_number_base: int = 0,
 ) -> tuple[dict[str, SupplierInvoice], dict[str, Decimal]]:
     # Planted cases first, from the same rng, so they are part of the deterministic sequence.
     n_planted = max(2, round(count * 0.01))
@@ -1295,7 +1375,7 @@ def _generate_invoices(
     # sequence is untouched. Those POs get the first PO numbers: they are older than the day's.
     not_credit = [n for n in range(count) if n not in credit_memo_slots]
     linked = sorted(po_links.sample(not_credit, round(len(not_credit) * _PO_LINKED_SHARE)))
-    po_for_slot = {n: f"PO-{i + 1:06d}" for i, n in enumerate(linked)}
+    po_for_slot = {n: f"PO-{number_base + i + 1:06d}" for i, n in enumerate(linked)}
 
     # Every special-name supplier gets at least one invoice (the first few numbers).
     special_names = {*NON_ASCII_SUPPLIER_NAMES, HOSTILE_SUPPLIER_NAME}
@@ -1308,7 +1388,7 @@ def _generate_invoices(
     category_ids = list(_SPEND_CATEGORIES)
     cost_center_ids = [c[0] for c in _COST_CENTERS]
     cost_center_names = dict(_COST_CENTERS)
-    invoice_numbers = rng.sample(range(10_000, 1_000_000), count)
+    invoice_numbers = [invoice_number_base + n for n in rng.sample(range(10_000, 1_000_000), count)]
     day_start = datetime.combine(day, time(0, 0), tzinfo=UTC)
     entry_window_start = datetime.combine(day, _ENTRY_WINDOW_START)
     day_end = day_start + timedelta(days=1, seconds=-1)
@@ -1316,7 +1396,7 @@ def _generate_invoices(
     invoices: dict[str, SupplierInvoice] = {}
     high_value: dict[str, Decimal] = {}
     for n in range(count):
-        number = n + 1
+        number = number_base + n + 1
         invoice_id = f"SI-{number:06d}"
         wid = make_wid(seed, "supplier_invoice", number)
         is_high_value = n in high_value_slots
@@ -1559,21 +1639,25 @@ def _remove_accidental_duplicates(
     currencies: dict[str, Currency],
     planted: set[tuple[str, str]],
     protected: set[str],
+    taken: Mapping[tuple[str, Decimal, date], str] | None = None,
 ) -> None:
     """Nudge amounts until no unplanted pair shares supplier, amount and invoice date.
 
     Random amounts in cents rarely collide, but at large scales a busy supplier can get two
     equal ones on the same date, which a duplicate detector would rightly report. Invoice
-    numbers cannot collide by construction (distinct samples, disjoint ranges).
+    numbers cannot collide by construction (distinct samples, disjoint ranges). ``taken`` are
+    the keys of other days' invoices (of a timeline): a collision with one moves this day's.
     """
     for _attempt in range(100):
-        seen: dict[tuple[str, Decimal, date], str] = {}
+        seen: dict[tuple[str, Decimal, date], str] = dict(taken or {})
         nudge: set[str] = set()
         for invoice_id, invoice in invoices.items():
             v = invoice.latest
             other = seen.setdefault((v.supplier_id, v.control_amount_total, v.invoice_date), invoice_id)
             if other == invoice_id or (min(other, invoice_id), max(other, invoice_id)) in planted:
                 continue
+            if other not in invoices:  # another day's invoice: this one must move
+                other = invoice_id
             victim = invoice_id if invoice_id not in protected else other
             if victim in protected:
                 raise RuntimeError(f"planted invoices {other} and {invoice_id} collide; change the seed")
@@ -1628,6 +1712,7 @@ def _generate_history(
     currencies: dict[str, Currency],
     suppliers: list[Supplier],
     first_number: int,
+    invoice_number_base: int = 0,
 ) -> tuple[dict[str, SupplierInvoice], dict[str, int], _PaymentPlan]:
     """Approved invoices entered on earlier days, and the plan of the day's settlement runs.
 
@@ -1678,7 +1763,8 @@ def _generate_history(
         due_range = (-40, -1) if overdue else (0, 40)
         drafts.append((due_range, supplier, company, currency_code, partly, "partial", overdue))
 
-    numbers = rng.sample(range(1_000_000, 10_000_000), len(drafts))  # disjoint from the day's
+    # Disjoint from the day's.
+    numbers = [invoice_number_base + n for n in rng.sample(range(1_000_000, 10_000_000), len(drafts))]
     category_ids = list(_SPEND_CATEGORIES)
     cost_center_ids = [c[0] for c in _COST_CENTERS]
     cost_center_names = dict(_COST_CENTERS)
@@ -1781,6 +1867,7 @@ def _generate_payments(
     currencies: dict[str, Currency],
     suppliers: dict[str, Supplier],
     unpayable: set[str],
+    number_base: int = 0,
 ) -> tuple[dict[str, Payment], dict[str, PaymentRunTruth]]:
     """The settlement runs' payments; every invoice they pay gets a PAID/PARTIALLY_PAID version.
 
@@ -1825,7 +1912,7 @@ def _generate_payments(
         run.settlement_run_id: PaymentRunTruth(payments=0, totals={}, complete_at=run.started_at) for run in runs
     }
     ordered = sorted(plan.values(), key=lambda p: (p.run, p.supplier_id, p.currency_id))
-    for number, planned in enumerate(ordered, start=1):
+    for number, planned in enumerate(ordered, start=number_base + 1):
         run = runs[planned.run]
         currency = currencies[planned.currency_id]
         created_at = run.started_at + timedelta(seconds=rng.randint(0, 600))
@@ -1905,6 +1992,7 @@ def _generate_purchase_orders(
     invoices: dict[str, SupplierInvoice],
     currencies: dict[str, Currency],
     suppliers: list[Supplier],
+    number_base: int = 0,
 ) -> dict[str, PurchaseOrder]:
     """The older POs the day's invoices reference, then the day's own POs.
 
@@ -1963,7 +2051,7 @@ def _generate_purchase_orders(
     category_ids = list(_SPEND_CATEGORIES)
     cost_center_names = [name for _cid, name in _COST_CENTERS]
     for k in range(max(10, round(1000 * scale))):
-        number = len(linked) + k + 1
+        number = number_base + len(linked) + k + 1
         po_id = f"PO-{number:06d}"
         wid = make_wid(seed, "purchase_order", number)
         supplier = rng.choices(suppliers, cum_weights=supplier_weights)[0]
@@ -2047,6 +2135,7 @@ def _generate_journals(
     currencies: dict[str, Currency],
     accounts: AccountSetVersion,
     cost_center_ids: list[str],
+    number_base: int = 0,
 ) -> tuple[dict[str, JournalEntry], dict[str, list[str]]]:
     """The day's journal entries, with the planted GL anomalies.
 
@@ -2096,7 +2185,7 @@ def _generate_journals(
     truth: dict[str, list[str]] = {"unbalanced": [], "header": [], "retired": [], "intercompany": []}
     unknown_used = False
     for n in range(count):
-        number = n + 1
+        number = number_base + n + 1
         journal_id = f"JE-{number:06d}"
         wid = make_wid(seed, "journal", number)
         kind = slot_kind.get(n, "normal")

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -74,6 +75,7 @@ from mlc_dagster.sandbox.scenario import (
     VersionedRecord,
     select_versions,
 )
+from mlc_dagster.sandbox.timeline import Timeline
 
 __all__ = [
     "FAULT_KINDS",
@@ -1044,7 +1046,15 @@ _HTML_STATUS = {
 
 
 class WorkdaySandbox:
-    """A Workday SOAP endpoint on a real socket, serving one ``Scenario``.
+    """A Workday SOAP endpoint on a real socket, serving one ``Scenario`` or a ``Timeline`` of days.
+
+    With a ``Timeline``, a request's updated window is answered by the day(s) it covers
+    (``Timeline.covering``: an hourly or daily partition is one day; a longer window gets each
+    covered day's answer, one after the other, each in ID order, reference records once); a window
+    outside the timeline gets a valid empty answer. A request without an updated window (by
+    reference, by document date only, or everything as of a moment) is answered from every day,
+    as of its ``As_Of_Entry_DateTime``. ``scenario`` is then the first day (its reference data is
+    every day's).
 
     Usage::
 
@@ -1059,7 +1069,7 @@ class WorkdaySandbox:
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: Scenario | Timeline,
         tenant: str = "acme_fin",
         username: str = "isu_mlc",
         password: str = "sandbox-Passw0rd!",  # noqa: S107 - the sandbox's documented test credential
@@ -1073,7 +1083,8 @@ class WorkdaySandbox:
         access_token_lifetime: float = 3600.0,
         rotate_refresh_tokens: bool = False,
     ) -> None:
-        self.scenario = scenario
+        self.timeline = scenario if isinstance(scenario, Timeline) else None
+        self.scenario = scenario.days[0] if isinstance(scenario, Timeline) else scenario
         self.tenant = tenant
         self.username = username
         self.api_version = api_version
@@ -1082,7 +1093,9 @@ class WorkdaySandbox:
         self._requested_port = port
         self._operations = {(op.service, op.name): op for op in operations}
         self._services = {op.service for op in operations}
-        self._references = _ReferenceCache(scenario)
+        self._references = _ReferenceCache(self.scenario)
+        # One cache per day of a timeline: purchase orders and settlement runs are the day's own.
+        self._day_references = {id(self.scenario): self._references}
         self._lock = threading.Lock()
         self._faults: list[InjectedFault] = []
         self._bearer_tokens: set[str] = set()
@@ -1440,11 +1453,52 @@ class WorkdaySandbox:
         # "malformed": a well-announced 200 whose XML stops in the middle of an element.
         return _Answer(200, "text/xml; charset=utf-8", encoded[: max(1, len(encoded) // 2)], outcome=kind)
 
+    def _selection(self, operation: Operation, query: _Query) -> list[tuple[_ReferenceCache, list[Any]]]:
+        """What the request selects, in response order, with the reference cache to render it by."""
+        if self.timeline is None:
+            return [(self._references, _select(operation, self.scenario, query))]
+        if query.updated_from is None and query.updated_through is None:
+            days = self.timeline.days
+        else:
+            days = self.timeline.covering(query.updated_from, query.updated_through)
+        if len(days) == 1:
+            return [(self._day_cache(days[0]), _select(operation, days[0], query))]
+        chunks: list[tuple[_ReferenceCache, list[Any]]] = []
+        seen: set[str] = set()  # reference collections are shared by every day: each record once
+        # A reference may name a record of any day: unknown IDs are judged on the union below.
+        per_day = query if query.references is None else dataclasses.replace(query, skip_non_existing=True)
+        for scenario in days:
+            rows = [v for v in _select(operation, scenario, per_day) if v.wid not in seen]
+            seen.update(v.wid for v in rows)
+            chunks.append((self._day_cache(scenario), rows))
+        if query.references is not None and not query.skip_non_existing:
+            known = {pair for _cache, rows in chunks for v in rows for pair in operation.reference_ids(v)}
+            for id_type, value in query.references:
+                if (id_type, value) not in known:
+                    raise validation_fault(
+                        f"Invalid ID value. '{value}' is not a valid ID value for type = '{id_type}'",
+                        xpath=f"/wd:{operation.name}_Request[1]/wd:Request_References[1]",
+                    )
+        return chunks
+
+    def _day_cache(self, scenario: Scenario) -> _ReferenceCache:
+        cache = self._day_references.get(id(scenario))
+        if cache is None:
+            cache = self._day_references.setdefault(id(scenario), _ReferenceCache(scenario))
+        return cache
+
     def _respond(self, operation: Operation, query: _Query) -> str:
-        selected = _select(operation, self.scenario, query)
-        total = len(selected)
+        chunks = self._selection(operation, query)
+        total = sum(len(rows) for _cache, rows in chunks)
         total_pages = math.ceil(total / query.count)
-        page_rows = selected[(query.page - 1) * query.count : query.page * query.count]
+        low, high = (query.page - 1) * query.count, query.page * query.count
+        page_chunks: list[tuple[_ReferenceCache, list[Any]]] = []
+        offset = 0
+        for cache, rows in chunks:
+            if low - offset < len(rows) and high - offset > 0:
+                page_chunks.append((cache, rows[max(0, low - offset) : high - offset]))
+            offset += len(rows)
+        page_rows = [row for _cache, rows in page_chunks for row in rows]
         effective_date = query.as_of_effective_date or query.as_of.date()
         parts = [
             '<?xml version="1.0" encoding="UTF-8"?>',
@@ -1467,8 +1521,10 @@ class WorkdaySandbox:
         # Workday omits Response_Data entirely when there is nothing on the page.
         if page_rows:
             parts.append("<wd:Response_Data>")
-            render, refs, include = operation.render, self._references.at(query.as_of), query.include_reference
-            parts.extend(render(refs, row, include) for row in page_rows)
+            render, include = operation.render, query.include_reference
+            for cache, rows in page_chunks:
+                refs = cache.at(query.as_of)
+                parts.extend(render(refs, row, include) for row in rows)
             parts.append("</wd:Response_Data>")
         parts.append(f"</wd:{operation.name}_Response></env:Body></env:Envelope>")
         return "".join(parts)
