@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,15 +161,36 @@ class FastPlan:
 
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
-        self.plain = etree.XSLT(etree.XML(stylesheet(entity, escape=False).encode()))
-        self.escaping = etree.XSLT(etree.XML(stylesheet(entity, escape=True).encode()))
+        self._stylesheets = (etree.XML(stylesheet(entity, escape=False).encode()),
+                             etree.XML(stylesheet(entity, escape=True).encode()))
+        # lxml serialises the threads that share one parser or one XSLT object: each page-reader
+        # thread gets its own, or two threads run no faster than one.
+        self._local = threading.local()
         self.header_tsv = ["wid", *(spec.name for spec in entity.fields)]
         self.line_tsv = [*(spec.name for spec in entity.lines.fields), "parent_wid"] if entity.lines else []
         self.kinds = {spec.name: spec for spec in entity.fields}
         self.line_kinds = {spec.name: spec for spec in entity.lines.fields} if entity.lines else {}
-        self.parser = etree.XMLParser(**_PARSE_OPTIONS)
         self.results = etree.XPath("/*/*/*/wd:Response_Results", namespaces={"wd": WD})
         self.data = etree.XPath("/*/*/*/wd:Response_Data", namespaces={"wd": WD})
+
+    def _own(self) -> tuple[Any, Any, Any]:
+        mine = getattr(self._local, "tools", None)
+        if mine is None:
+            mine = self._local.tools = (etree.XMLParser(**_PARSE_OPTIONS), etree.XSLT(self._stylesheets[0]),
+                                        etree.XSLT(self._stylesheets[1]))
+        return mine  # type: ignore[no-any-return]
+
+    @property
+    def parser(self) -> Any:
+        return self._own()[0]
+
+    @property
+    def plain(self) -> Any:
+        return self._own()[1]
+
+    @property
+    def escaping(self) -> Any:
+        return self._own()[2]
 
     def transform(self, body: bytes) -> FastPage | None:
         """The page's rows, or None when only parse_page reads it exactly.
