@@ -16,17 +16,25 @@ from .workday.entities import ENTITIES
 TRANSACTIONAL_KEYS = [dg.AssetKey(["workday", e.name]) for e in ENTITIES.values() if e.cadence == "transactional"]
 REFERENCE_KEYS = [dg.AssetKey(["workday", e.name]) for e in ENTITIES.values() if e.cadence == "reference"]
 
+# The jobs the schedules and sensors launch run their steps in the run's own process: every step that
+# writes DuckDB is in pool duckdb_write (one slot), so they run one at a time anyway, and a process per
+# step (the multiprocess default) would add a Python start and a Dagster import, ~3 s, to each of a
+# poll's 13 steps: most of the time from a window's end to its alert (bench/latency.py).
+FAST = dg.in_process_executor
+
 # One run per window polls every transactional entity and runs the rules that read them.
 transactional_poll = dg.define_asset_job(
     "workday_transactional_poll",
     selection=dg.AssetSelection.assets(*TRANSACTIONAL_KEYS) | dg.AssetSelection.groups("diffs", "alerts"),
     description="Polls every transactional Workday entity for one window and detects its alerts.",
+    executor_def=FAST,
 )
 slack_delivery = dg.define_asset_job(
     "slack_delivery",
     selection=dg.AssetSelection.assets(DELIVERIES_KEY),
     description="Delivers every pending alert to Slack. Safe to run by hand at any time; concurrent runs "
                 "never post the same alert twice.",
+    executor_def=FAST,
 )
 jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition] = [transactional_poll, slack_delivery,
                                                                    publish_analyst_snapshot]
@@ -38,7 +46,8 @@ schedules = [
     )
 ]
 if REFERENCE_KEYS:
-    reference_poll = dg.define_asset_job("workday_reference_poll", selection=dg.AssetSelection.assets(*REFERENCE_KEYS))
+    reference_poll = dg.define_asset_job("workday_reference_poll", selection=dg.AssetSelection.assets(*REFERENCE_KEYS),
+                                         executor_def=FAST)
     jobs.append(reference_poll)
     schedules.append(dg.build_schedule_from_partitioned_job(reference_poll, name="workday_reference_schedule",
                                                             hour_of_day=0, minute_of_hour=15))
