@@ -113,7 +113,8 @@ HOSTILE: dict[str, tuple[bool, object]] = {
         b'<wd:Supplier_Reference wd:Descriptor="A &lt; B &amp; &quot;C&quot;&#9;" wd:x="', 1)),
     "alternative source": (True, lambda b: b.replace(element(b, b"Control_Amount_Total"),
                                                      b"<wd:Control_Amount_Total> </wd:Control_Amount_Total>", 1)),
-    "empty first worktag": (True, lambda b: b.replace(
+    # One source, its first element whitespace only: parse_page goes on to the next, so the page is its.
+    "empty first worktag": (False, lambda b: b.replace(
         b"<wd:Worktags_Reference",
         b'<wd:Worktags_Reference><wd:ID wd:type="Cost_Center_Reference_ID"> </wd:ID></wd:Worktags_Reference>'
         b"<wd:Worktags_Reference", 1)),

@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 
 class Pacer:
-    def __init__(self, interval: float, *, margin: float = 0.02, workspace_after: int = 2,
+    def __init__(self, interval: float, *, margin: float = 0.05, workspace_after: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = max(0.0, interval)
-        # Our clock starts a slot when the request leaves; Slack's when it arrives. A small margin keeps
-        # jitter in the network from turning into 429s.
+        # Our clock starts a slot when the request leaves; Slack's when it arrives. A margin keeps jitter
+        # in the network and the server from turning into 429s: at 20 ms, 5 channels in parallel met ~6
+        # 429s per 150 posts (and workspace pauses: 0.87 of the limit); at 50 ms, ~1 and none (0.94).
         self.margin = min(margin, interval / 10)
         self.workspace_after = workspace_after
         self.clock = clock

@@ -23,7 +23,9 @@ What has to match `parse_page`, and how:
 - alternatives are tried in order and, within one, elements in document order, the first with a
   non-empty value winning: `xsl:choose` over node-sets filtered by `[normalize-space()]`. That filter
   knows XML's four whitespace characters only, so a chosen value that strips to '' in Python (only
-  NBSP, U+2000.. and the like) refuses the page.
+  NBSP, U+2000.. and the like) refuses the page. A field with one source takes its first element
+  unfiltered; if that value is whitespace only (parse_page would go on to a later element), the page
+  is refused too.
 - `id_type`: the first child with that `wd:type` of each reference; `descriptor=True`: the attribute as
   it is (not stripped, '' kept): written behind a marker so present-but-empty and absent stay apart.
 - nested `A/B/C`: every `B` of every `A`, then the first `C` (what `parse._NestedPlan` walks).
@@ -82,8 +84,10 @@ def _name(local: str) -> str:
     return f"wd:{local}"
 
 
-def _source_path(source: str, spec: Field) -> str:
-    """XPath, relative to the element holding the field, of one source's candidate values."""
+def _source_path(source: str, spec: Field, alternatives: bool = True) -> str:
+    """XPath, relative to the element holding the field, of one source's candidate values. Among
+    alternatives an empty value must not win, so those are filtered; a single source is not (~7% of
+    libxslt's time): its first value wins, and should that be whitespace only, `_normalise` refuses the page."""
     steps = source.split("/")
     path = _name(steps[0])
     if len(steps) > 1:
@@ -93,7 +97,7 @@ def _source_path(source: str, spec: Field) -> str:
         return f"{path}/@wd:Descriptor"
     if spec.id_type:
         path += f"/*[@wd:type='{_name(spec.id_type)[3:]}'][1]"
-    return f"{path}/{_TEXT}[normalize-space()]"
+    return f"{path}/{_TEXT}[normalize-space()]" if alternatives else f"{path}/{_TEXT}"
 
 
 def _emit(select: str, escape: bool) -> str:
@@ -108,7 +112,7 @@ def _emit_field(spec: Field, escape: bool) -> str:
             return f'<xsl:for-each select="({path})[1]">{_xml(DESCRIPTOR_MARK)}{_emit(".", escape)}</xsl:for-each>'
         return _emit(path, escape)
 
-    paths = [_source_path(source, spec) for source in spec.sources]
+    paths = [_source_path(source, spec, alternatives=len(spec.sources) > 1) for source in spec.sources]
     if len(paths) == 1:
         return one(paths[0])
     return "<xsl:choose>" + "".join(f'<xsl:when test="{p}">{one(p)}</xsl:when>' for p in paths) + "</xsl:choose>"
@@ -294,8 +298,9 @@ def _normalise(table: pa.Table, kinds: dict[str, Field], required: list[str], es
             if escaped:
                 raw = _unescape(raw)
             value = pc.utf8_trim_whitespace(raw)
-            # normalize-space() let no value of XML whitespace only through (nor is a WID one), so a value
-            # that strips to '' is made of whitespace XPath does not know: its choice may not be Python's.
+            # A value that strips to '' is whitespace only: XML whitespace in a single source's first
+            # element (parse_page would look at a later one), or, among alternatives, whitespace
+            # normalize-space() does not know (its choice may not be Python's). parse_page decides.
             if pc.any(pc.equal(value, "")).as_py():
                 return None
         if name in required and value.null_count:
