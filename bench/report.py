@@ -53,17 +53,19 @@ class Row:
     figure: str
     value: float
     unit: str
-    op: str  # ">=" or "<="
+    op: str  # ">=", "<=" or "<"
     target: float
 
     @property
     def met(self) -> bool:
         """Judged on the value as the report shows it, so that the table never contradicts itself."""
         shown = float(_number(self.value).replace(",", ""))
-        return shown >= self.target if self.op == ">=" else shown <= self.target
+        if self.op == ">=":
+            return shown >= self.target
+        return shown <= self.target if self.op == "<=" else shown < self.target
 
     def cells(self) -> list[str]:
-        sign = "≥" if self.op == ">=" else "≤"
+        sign = {">=": "≥", "<=": "≤", "<": "<"}[self.op]
         return [self.figure, f"{_number(self.value)}{self.unit}", f"{sign} {_number(self.target)}{self.unit}",
                 "yes" if self.met else "no"]
 
@@ -146,6 +148,11 @@ def rows(results: dict[str, Any]) -> list[Row]:
         largest = results["ingest"][-1]
         found.append(Row(f"memory: peak RSS polling a {largest['invoices']:,}-invoice window", largest["peak_rss_mb"],
                          " MB", "<=", 400))
+        tenth = next((r for r in results["ingest"] if r["invoices"] * 5 <= largest["invoices"] <= r["invoices"] * 20),
+                     None)
+        if tenth is not None:
+            found.append(Row(f"memory: peak RSS growth from {tenth['invoices']:,} to {largest['invoices']:,} invoices",
+                             largest["peak_rss_mb"] / tenth["peak_rss_mb"], "x", "<", 1.3))
     if "backfill" in results:
         b = results["backfill"]
         days = f"{b['days']} day{'s' if b['days'] != 1 else ''}"

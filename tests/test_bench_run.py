@@ -35,8 +35,9 @@ def test_quick_run_writes_one_row_per_figure_with_met_matching_value_and_target(
         assert row["met"] in {"yes", "no"}
         value, target = number(row["value"]), number(row["target"])
         assert value > 0, row
-        met = value >= target if row["target"].startswith("≥") else value <= target
-        assert row["target"][0] in "≥≤", row
+        sign = row["target"][0]
+        assert sign in "≥≤<", row
+        met = value >= target if sign == "≥" else value <= target if sign == "≤" else value < target
         assert row["met"] == ("yes" if met else "no"), row
     # The exit status says whether every target was met; the figures are saved beside the report.
     assert result.returncode == (0 if all(row["met"] == "yes" for row in rows) else 1), result.stderr[-3000:]
