@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlc_dagster.alerts import alert_id  # noqa: E402
 from mlc_dagster.sandbox.slack import SlackSandbox  # noqa: E402
-from mlc_dagster.slack.messages import BATCH_EVENT_TYPE, DIGEST_EVENT_TYPE, EVENT_TYPE  # noqa: E402
+from mlc_dagster.slack.messages import DIGEST_EVENT_TYPE, alerts_carried  # noqa: E402
 from mlc_dagster.slack.outbox import NewAlert, enqueue  # noqa: E402
 from mlc_dagster.slack.sender import DeliveryReport, SlackDelivery, make_client  # noqa: E402
 from mlc_dagster.warehouse import Warehouse  # noqa: E402
@@ -54,16 +54,7 @@ def seed(warehouse: Warehouse, channels: dict[str, int], start: int = 0) -> int:
 
 
 def in_slack(slack: SlackSandbox) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    for message in slack.messages():
-        metadata = message["metadata"] or {}
-        payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == EVENT_TYPE:
-            seen[payload["alert_id"]] += 1
-        elif metadata.get("event_type") == BATCH_EVENT_TYPE:
-            for token in payload["alert_ids"].split():
-                seen[token.partition("#")[0]] += 1
-    return seen
+    return Counter(alert for message in slack.messages() for alert, _ in alerts_carried(message))
 
 
 def run(slack: SlackSandbox, db: Path, **settings: Any) -> tuple[DeliveryReport, float, float]:

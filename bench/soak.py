@@ -774,18 +774,9 @@ class Soak:
 
 def posted_alerts(messages: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     """(alert id, channel name) of every alert in Slack, in its own message or in a digest's thread reply."""
-    from mlc_dagster.slack.messages import BATCH_EVENT_TYPE, EVENT_TYPE
+    from mlc_dagster.slack.messages import alerts_carried
 
-    seen: Counter[tuple[str, str]] = Counter()
-    for message in messages:
-        metadata = message["metadata"] or {}
-        payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == EVENT_TYPE:
-            seen[(payload["alert_id"], message["channel_name"])] += 1
-        elif metadata.get("event_type") == BATCH_EVENT_TYPE:
-            for token in payload["alert_ids"].split():
-                seen[(token.partition("#")[0], message["channel_name"])] += 1
-    return seen
+    return Counter((alert, m["channel_name"]) for m in messages for alert, _ in alerts_carried(m))
 
 
 def TRANSACTIONAL_MINUTES() -> int:  # noqa: N802 - reads MLC_WINDOW_MINUTES like the partitions do

@@ -18,7 +18,7 @@ import pytest
 from mlc_dagster.alerts import alert_id as make_alert_id
 from mlc_dagster.sandbox.slack import SlackSandbox
 from mlc_dagster.sandbox.workday import WorkdaySandbox
-from mlc_dagster.slack.messages import BATCH_EVENT_TYPE, DIGEST_EVENT_TYPE, EVENT_TYPE
+from mlc_dagster.slack.messages import DIGEST_EVENT_TYPE, alerts_carried
 from mlc_dagster.slack.outbox import NewAlert, enqueue, resend
 from mlc_dagster.slack.sender import SlackAuthError, SlackDelivery, make_client
 from mlc_dagster.warehouse import Warehouse
@@ -77,16 +77,7 @@ def delivery(db: Path, slack: SlackSandbox, run_id: str = "run-1", timeout: int 
 
 def posted_ids(slack: SlackSandbox) -> Counter[tuple[str, str]]:
     """(alert id, channel name) for every alert in Slack, whether in its own message or a digest batch."""
-    seen: Counter[tuple[str, str]] = Counter()
-    for message in slack.messages():
-        metadata = message["metadata"] or {}
-        payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == EVENT_TYPE:
-            seen[(payload["alert_id"], message["channel_name"])] += 1
-        elif metadata.get("event_type") == BATCH_EVENT_TYPE:
-            for token in payload["alert_ids"].split():
-                seen[(token.partition("#")[0], message["channel_name"])] += 1
-    return seen
+    return Counter((alert, m["channel_name"]) for m in slack.messages() for alert, _ in alerts_carried(m))
 
 
 def statuses(db: Path) -> list[tuple[Any, ...]]:

@@ -8,7 +8,7 @@ in "and N more".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +42,23 @@ def _clip(text: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut + "…"
+
+
+def alerts_carried(message: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The (alert id, generation) pairs a posted message stands for, read back from its metadata: one for
+    an alert's own message, several for a digest's thread reply, none for anything else."""
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    kind = metadata.get("event_type")
+    if kind == EVENT_TYPE and payload.get("alert_id"):
+        return [(str(payload["alert_id"]), int(payload.get("n") or 0))]
+    if kind == BATCH_EVENT_TYPE:
+        carried = []
+        for token in str(payload.get("alert_ids") or "").split():
+            alert, _, generation = token.partition("#")
+            carried.append((alert, int(generation or 0)))
+        return carried
+    return []
 
 
 def workday_url(base: str | None, wid: object) -> str | None:

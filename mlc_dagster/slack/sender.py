@@ -46,12 +46,11 @@ from ..alerts import alert_id as make_alert_id
 from ..warehouse import Warehouse, utcnow
 from ..workday.entities import ENTITIES
 from .messages import (
-    BATCH_EVENT_TYPE,
     DIGEST_EVENT_TYPE,
-    EVENT_TYPE,
     DigestItem,
     Message,
     alert_message,
+    alerts_carried,
     batch_message,
     digest_message,
     escape,
@@ -552,17 +551,12 @@ class SlackDelivery:
                 response = self._call(self.client.conversations_history, channel=channel_id, oldest=since,
                                       limit=200, include_all_metadata=True, cursor=cursor)
             for message in response.get("messages", []):
+                parent = message.get("thread_ts") if message.get("thread_ts") != message.get("ts") else None
+                for carried in alerts_carried(message):
+                    alerts[carried] = (message["ts"], parent)
                 metadata = message.get("metadata") or {}
                 payload = metadata.get("event_payload") or {}
-                kind = metadata.get("event_type")
-                parent = message.get("thread_ts") if message.get("thread_ts") != message.get("ts") else None
-                if kind == EVENT_TYPE and payload.get("alert_id"):
-                    alerts[(str(payload["alert_id"]), int(payload.get("n") or 0))] = (message["ts"], parent)
-                elif kind == BATCH_EVENT_TYPE:
-                    for token in str(payload.get("alert_ids") or "").split():
-                        alert, _, n = token.partition("#")
-                        alerts[(alert, int(n or 0))] = (message["ts"], parent)
-                elif kind == DIGEST_EVENT_TYPE and payload.get("digest_id"):
+                if metadata.get("event_type") == DIGEST_EVENT_TYPE and payload.get("digest_id"):
                     digests[str(payload["digest_id"])] = message["ts"]
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
