@@ -233,9 +233,7 @@ def _measure(folder: Path, samples: int, scale: float, seed: int, log: Callable[
         home = folder / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text(instance_yaml(url))
-        env = {**os.environ, "DAGSTER_HOME": str(home), "WORKDAY_SOAP_URL": workday.soap_url,
-               "WORKDAY_USERNAME": workday.username, "WORKDAY_PASSWORD": workday.password,
-               "WORKDAY_TENANT": workday.tenant, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_API_URL": slack.api_url,
+        env = {**os.environ, **workday.settings(rest=False), **slack.settings(), "DAGSTER_HOME": str(home),
                "MLC_DUCKDB_PATH": str(folder / "mlc.duckdb"), "MLC_SUBSCRIPTIONS": str(folder / "subscriptions.yaml"),
                "MLC_CREDENTIALS_PATH": str(folder / "credentials.enc"), "DAGSTER_CLI_API_GRPC_LOG_LEVEL": "error"}
         env.pop("MLC_OPS_CHANNEL", None)

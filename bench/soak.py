@@ -339,14 +339,9 @@ class Soak:
             with WorkdaySandbox(timeline) as workday, SlackSandbox() as slack, \
                     dg.DagsterInstance.from_config(str(home)) as instance:
                 self.workday, self.slack, self.instance = workday, slack, instance
-                self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()} | {
+                self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()} | \
+                    workday.settings(rest=False) | slack.settings() | {
                     "DAGSTER_HOME": str(home),
-                    "WORKDAY_SOAP_URL": workday.soap_url,
-                    "WORKDAY_TENANT": workday.tenant,
-                    "WORKDAY_USERNAME": workday.username,
-                    "WORKDAY_PASSWORD": workday.password,
-                    "SLACK_API_URL": slack.api_url,
-                    "SLACK_BOT_TOKEN": slack.bot_token,
                     "MLC_DUCKDB_PATH": str(self.duckdb_path),
                     "MLC_SUBSCRIPTIONS": str(subscriptions),
                     "PYTHONWARNINGS": "ignore",

@@ -176,14 +176,8 @@ def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         f"{sum(len(truth[k]) for k in GL_TRUTH)} GL discrepancies")
     with WorkdaySandbox(scenario) as workday, SlackSandbox() as slack:
         out(f"Workday sandbox: {workday.soap_url}   Slack sandbox: {slack.api_url}")
-        env = {
+        env = workday.settings(rest=False) | slack.settings() | {
             "DAGSTER_HOME": str(folder / "dagster_home"),
-            "WORKDAY_SOAP_URL": workday.soap_url,
-            "WORKDAY_TENANT": workday.tenant,
-            "WORKDAY_USERNAME": workday.username,
-            "WORKDAY_PASSWORD": workday.password,
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": slack.bot_token,
             "MLC_DUCKDB_PATH": str(folder / "mlc.duckdb"),
             "MLC_SUBSCRIPTIONS": str(folder / "subscriptions.yaml"),
         }
@@ -238,22 +232,14 @@ def cmd_sandbox(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             workday = WorkdaySandbox(Scenario.generate(seed=args.seed, scale=args.scale, day=day),
                                      host=args.host, port=args.workday_port).start()
             started.append(workday)
-            out(f"WORKDAY_SOAP_URL={workday.soap_url}")
-            out(f"WORKDAY_TENANT={workday.tenant}")
-            out(f"WORKDAY_USERNAME={workday.username}")
-            out(f"WORKDAY_PASSWORD={workday.password}")
-            out(f"WORKDAY_REST_URL={workday.rest_url}")
-            out(f"WORKDAY_TOKEN_URL={workday.token_url}")
-            out(f"WORKDAY_CLIENT_ID={workday.client_id}")
-            out(f"WORKDAY_CLIENT_SECRET={workday.client_secret}")
-            out(f"WORKDAY_REFRESH_TOKEN={workday.refresh_token}")
+            for name, value in workday.settings().items():
+                out(f"{name}={value}")
             out(f"# business day {day}, seed {args.seed}, scale {args.scale}")
         if args.which in ("slack", "all"):
             slack = SlackSandbox(host=args.host, port=args.slack_port).start()
             started.append(slack)
-            out(f"SLACK_API_URL={slack.api_url}")
-            out(f"SLACK_BOT_TOKEN={slack.bot_token}")
-            out(f"SLACK_SIGNING_SECRET={slack.signing_secret}")
+            for name, value in slack.settings().items():
+                out(f"{name}={value}")
             out(f"# messages received: {slack.base_url}/_sandbox/messages")
         out("Sandboxes running; Ctrl-C stops them.")
         sys.stdout.flush()

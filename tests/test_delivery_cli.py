@@ -28,10 +28,8 @@ def test_replay_sends_only_what_was_not_delivered_and_resend_forces_it(
     db = tmp_path / "mlc.duckdb"
     with SlackSandbox() as slack:
         env = {**{k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
-               "DAGSTER_HOME": str(home), "WORKDAY_SOAP_URL": workday.soap_url, "WORKDAY_TENANT": workday.tenant,
-               "WORKDAY_USERNAME": workday.username, "WORKDAY_PASSWORD": workday.password,
-               "SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token, "MLC_DUCKDB_PATH": str(db),
-               "MLC_SUBSCRIPTIONS": str(subscriptions)}
+               **workday.settings(rest=False), **slack.settings(),
+               "DAGSTER_HOME": str(home), "MLC_DUCKDB_PATH": str(db), "MLC_SUBSCRIPTIONS": str(subscriptions)}
 
         def cli(*args: str) -> str:
             done = subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -659,6 +659,11 @@ class SlackSandbox:
         """What ``slack_sdk.WebClient(base_url=...)`` takes."""
         return f"{self.base_url}/api/"
 
+    def settings(self) -> dict[str, str]:
+        """The environment variables (CONTRACT names) that point mlc-dagster at this sandbox."""
+        return {"SLACK_API_URL": self.api_url, "SLACK_BOT_TOKEN": self.bot_token,
+                "SLACK_SIGNING_SECRET": self.signing_secret}
+
     # ------------------------------------------------------------------------------ workspace setup
     def add_channel(
         self, name: str, *, is_member: bool = True, is_archived: bool = False, is_private: bool = False

@@ -1219,6 +1219,17 @@ class WorkdaySandbox:
         with self._lock:
             return self._refresh_token_valid
 
+    def settings(self, rest: bool = True) -> dict[str, str]:
+        """The environment variables (CONTRACT names) that point mlc-dagster at this sandbox; `rest`
+        adds the OAuth2/REST ones."""
+        found = {"WORKDAY_SOAP_URL": self.soap_url, "WORKDAY_TENANT": self.tenant,
+                 "WORKDAY_USERNAME": self.username, "WORKDAY_PASSWORD": self.password}
+        if rest:
+            found |= {"WORKDAY_REST_URL": self.rest_url, "WORKDAY_TOKEN_URL": self.token_url,
+                      "WORKDAY_CLIENT_ID": self.client_id, "WORKDAY_CLIENT_SECRET": self.client_secret,
+                      "WORKDAY_REFRESH_TOKEN": self.refresh_token}
+        return found
+
     def revoke_refresh_token(self) -> None:
         """As if an administrator revoked it: the next refresh gets ``invalid_grant``."""
         with self._lock:
