@@ -582,11 +582,16 @@ class SlackSandbox:
         port: int = 0,
         workspace_messages_per_minute: int | None = None,
         workspace_window_seconds: float = 60.0,
+        burst_tolerance: float = 0.25,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         # Read under the lock on every post, so tests may change it while the server runs; 0 disables.
         self.seconds_per_message_per_channel = seconds_per_message_per_channel
+        # Slack allows "short bursts >1": a post may arrive this fraction of an interval early, as long as
+        # the channel's average stays one per interval (GCRA). Network jitter is not a burst; a sender that
+        # does not pace still meets 429 on its second message.
+        self.burst_tolerance = burst_tolerance
         # Slack's workspace-wide ceiling on chat.postMessage across all channels (None: none); a sliding minute.
         self.workspace_messages_per_minute = workspace_messages_per_minute
         self.workspace_window_seconds = workspace_window_seconds  # the "minute"; shorter in fast tests
@@ -600,7 +605,7 @@ class SlackSandbox:
         self._channels: dict[str, _Channel] = {}
         self._messages: list[_StoredMessage] = []
         self._by_key: dict[tuple[str, str], _StoredMessage] = {}
-        self._last_post_at: dict[str, float] = {}
+        self._next_due: dict[str, float] = {}  # channel -> theoretical arrival time of its next post
         self._faults: list[_Fault] = []
         self._calls: list[dict[str, Any]] = []
         self._stats = self._empty_stats()
@@ -781,7 +786,7 @@ class SlackSandbox:
         with self._lock:
             self._messages.clear()
             self._by_key.clear()
-            self._last_post_at.clear()
+            self._next_due.clear()
             self._workspace_posts.clear()
 
     def reset(self) -> None:
@@ -969,7 +974,9 @@ class SlackSandbox:
             if parent.thread_ts is not None:
                 parent = self._by_key[(channel.id, parent.thread_ts)]
         # Throttle last, so the 429 means "valid, just too soon" and a rejected post never consumes a slot.
-        retry_after = self._rate_limit_wait(channel.id)
+        # Slack counts a post when it arrives: the throttle's clock reading is the one the next post is measured from.
+        arrived = time.monotonic()
+        retry_after = self._rate_limit_wait(channel.id, arrived)
         if retry_after is not None:
             self._stats["ratelimited"] += 1
             return _Reply.json(
@@ -997,8 +1004,9 @@ class SlackSandbox:
         self._by_key[(channel.id, message.ts)] = message
         if parent is not None:
             parent.reply_ts.append(message.ts)
-        self._last_post_at[channel.id] = time.monotonic()
-        self._workspace_posts.append(time.monotonic())
+        interval = max(0.0, self.seconds_per_message_per_channel)
+        self._next_due[channel.id] = max(self._next_due.get(channel.id, arrived), arrived) + interval
+        self._workspace_posts.append(arrived)
         self._stats["posted"] += 1
         result: dict[str, Any] = {
             "channel": channel.id,
@@ -1015,8 +1023,7 @@ class SlackSandbox:
             }
         return result
 
-    def _rate_limit_wait(self, channel_id: str) -> int | None:
-        now = time.monotonic()
+    def _rate_limit_wait(self, channel_id: str, now: float) -> int | None:
         cap = self.workspace_messages_per_minute
         if cap:
             window = self.workspace_window_seconds
@@ -1026,10 +1033,10 @@ class SlackSandbox:
                 self._stats["workspace_ratelimited"] += 1
                 return max(1, math.ceil(window - (now - self._workspace_posts[0])))
         interval = self.seconds_per_message_per_channel
-        last = self._last_post_at.get(channel_id)
-        if interval <= 0 or last is None:
+        due = self._next_due.get(channel_id)
+        if interval <= 0 or due is None:
             return None
-        remaining = interval - (now - last)
+        remaining = due - interval * self.burst_tolerance - now
         if remaining <= 0:
             return None
         # slack_sdk parses Retry-After with int(), so it must be a whole number; never tell "retry in 0 s".

@@ -172,6 +172,25 @@ def test_rate_limit_is_per_channel(sandbox: SlackSandbox, client: WebClient) -> 
     assert sandbox.stats["ratelimited"] == 0
 
 
+def test_a_post_slightly_early_passes_but_the_channel_average_holds(sandbox: SlackSandbox, client: WebClient) -> None:
+    # Slack allows short bursts: jitter of a fraction of an interval is not a 429, a steady excess is.
+    sandbox.seconds_per_message_per_channel = 0.4
+    client.chat_postMessage(channel="approvals", text="0")
+    time.sleep(0.4 * (1 - sandbox.burst_tolerance / 2))  # early by half the tolerance
+    client.chat_postMessage(channel="approvals", text="1")
+    early_again = 0
+    for i in range(2, 6):  # the same early spacing keeps eating the tolerance until Slack says no
+        time.sleep(0.4 * (1 - sandbox.burst_tolerance / 2))
+        try:
+            client.chat_postMessage(channel="approvals", text=str(i))
+        except SlackApiError as exc:
+            assert exc.response.status_code == 429
+            early_again += 1
+            break
+    assert early_again == 1
+    assert [m["text"] for m in sandbox.messages("approvals")][:2] == ["0", "1"]
+
+
 def test_retry_handler_waits_out_rate_limit_and_posts_once(sandbox: SlackSandbox) -> None:
     sandbox.seconds_per_message_per_channel = 0.3
     client = client_for(sandbox, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
