@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 
 from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.workday import WorkdaySandbox
@@ -122,3 +124,47 @@ def test_a_later_page_failing_for_good_stops_every_page_reader(workday: WorkdayS
     assert not [name for name in left if name.startswith("workday-page")], f"page readers left running: {left}"
     pages = [r.page or 0 for r in workday.request_log[logged:]]
     assert 3 in pages and max(pages) <= 3 + 2 * 2, f"no page asked for far past the failure: {pages}"
+
+
+def test_page_one_retried_while_later_pages_are_already_being_read(workday: WorkdaySandbox) -> None:
+    # A malformed page 1 still names the page count in its head, so pages 2.. are under way before its
+    # parse fails; the retry must neither lose nor repeat a page.
+    clean = client_for(workday, page_size=4).fetch_window(SUPPLIER_INVOICES, START, END)
+    workday.inject("Get_Supplier_Invoices", "malformed", page=1)
+    result = client_for(workday, page_size=4).fetch_window(SUPPLIER_INVOICES, START, END)
+    assert result.stats.retries == 1
+    assert rows_of(result) == rows_of(clean)
+    assert (result.stats.pages, result.stats.api_calls) == (clean.stats.pages, clean.stats.api_calls + 1)
+
+
+class _MisleadingHead(requests.Session):
+    """Real requests to the sandbox; page 1's answer gains a comment naming a wrong page count, before
+    its real Response_Results (a gateway may add comments; the parser drops them)."""
+
+    def __init__(self, claimed_pages: int) -> None:
+        super().__init__()
+        self.claimed_pages = claimed_pages
+
+    def post(self, url, data=None, **kwargs):  # type: ignore[no-untyped-def, override]
+        response = super().post(url, data=data, **kwargs)
+        if b"<wd:Page>1</wd:Page>" in data:
+            body = response.raw.read()
+            head = body.index(b"?>") + 2
+            comment = f"<!-- <wd:Total_Pages>{self.claimed_pages}</wd:Total_Pages> -->".encode()
+            response.raw = io.BytesIO(body[:head] + comment + body[head:])
+        return response
+
+
+@pytest.mark.parametrize("claimed", [1, 2, 40])
+def test_a_page_count_hint_is_checked_against_the_parsed_page(workday: WorkdaySandbox, claimed: int) -> None:
+    clean = client_for(workday, page_size=4).fetch_window(SUPPLIER_INVOICES, START, END)
+    assert clean.stats.pages > 2
+    before = {t.name for t in threading.enumerate()}
+    misled = client_for(workday, page_size=4)
+    misled.session = _MisleadingHead(claimed)
+    result = misled.fetch_window(SUPPLIER_INVOICES, START, END)
+    assert rows_of(result) == rows_of(clean)
+    assert result.stats.pages == clean.stats.pages
+    assert result.stats.api_calls >= clean.stats.api_calls  # pages read ahead in vain still count
+    left = {t.name for t in threading.enumerate()} - before
+    assert not [name for name in left if name.startswith("workday-page")], f"page readers left running: {left}"

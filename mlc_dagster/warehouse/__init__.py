@@ -28,6 +28,7 @@ __all__ = ["Warehouse", "WindowLoad", "WindowStage", "naive_utc", "sql_dir", "ut
 
 WINDOW_COLUMNS = "window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL"
 LOCK_WAIT_SECONDS = 120.0
+CHECKPOINT_THRESHOLD = "1MB"
 
 ALERT_TABLES = """
 CREATE TABLE IF NOT EXISTS alerts.alerts (
@@ -193,6 +194,10 @@ class Warehouse:
             # Times are UTC: TIMESTAMPTZ -> TIMESTAMP casts use the session zone (UTC without ICU too).
             with contextlib.suppress(duckdb.Error):
                 connection.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                # A window's load (MBs) then goes straight into the file at its commit, instead of into the
+                # WAL first and the file again when the connection closes: ~10% of an 11k-invoice load.
+                connection.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             if not read_only and not self._ready:
                 self._create_schema(connection)
                 self._ready = True
@@ -256,7 +261,8 @@ class Warehouse:
                 for name in ("rows", "lines") if entity.lines else ("rows",):
                     con.execute(f"CREATE VIEW stage.{name} AS SELECT * FROM {stage.relation(name)}")
                 try:
-                    return self._insert_window(con, entity, start, end, as_of, run_id)
+                    return self._insert_window(con, entity, start, end, as_of, run_id,
+                                               duplicated=stage.duplicated, amounts_missing=stage.amounts_missing > 0)
                 except (duckdb.InvalidInputException, duckdb.ConversionException):
                     # A value that is not what its field declares stopped the insert (rolled back): say
                     # which record, field and value. The check scans again, but only on this path.
@@ -269,14 +275,13 @@ class Warehouse:
                 con.execute("RESET preserve_insertion_order")
 
     def _insert_window(self, con: duckdb.DuckDBPyConnection, entity: Entity, start: datetime, end: datetime,
-                       as_of: datetime, run_id: str | None) -> WindowLoad:
+                       as_of: datetime, run_id: str | None, duplicated: bool, amounts_missing: bool) -> WindowLoad:
+        """`duplicated`: some record arrived twice, keep its last copy (deduplicating costs memory, so only
+        then). `amounts_missing`: some record has no header amount."""
         names = ", ".join(spec.name for spec in entity.fields)
         has_amount = any(spec.name == "amount" for spec in entity.fields)
-        sums_lines = bool(entity.lines and has_amount and any(s.name == "amount" for s in entity.lines.fields)
-                          and _scalar(con, "SELECT count(*) FROM stage.rows WHERE amount IS NULL"))
-        # A record that moved between pages can arrive twice: then keep its last copy. The check is
-        # cheap; the deduplication costs memory, so it runs only when needed.
-        duplicated = _scalar(con, "SELECT count(*) - count(DISTINCT wid) FROM stage.rows") > 0
+        sums_lines = bool(entity.lines and has_amount and amounts_missing
+                          and any(s.name == "amount" for s in entity.lines.fields))
 
         def header_value(spec: Field) -> str:
             if spec.name == "amount" and sums_lines:
@@ -355,10 +360,6 @@ class Warehouse:
 
 
 _DECIMAL_TEXT = r"[+-]?[0-9]{1,14}(\.[0-9]{0,4}0*)?"  # exact in DECIMAL(18,4): no rounding, no overflow
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchall()[0][0] or 0)
 
 
 def _valid(spec: Field, column: str) -> str | None:
