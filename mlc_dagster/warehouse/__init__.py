@@ -6,6 +6,7 @@ A plain library (no Dagster). Every entity's tables and views derive from the en
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ..workday.entities import ENTITIES, Entity, Field
 from ..workday.errors import WorkdayDataError
@@ -29,6 +31,8 @@ __all__ = ["Warehouse", "WindowLoad", "WindowStage", "naive_utc", "sql_dir", "ut
 WINDOW_COLUMNS = "window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL"
 LOCK_WAIT_SECONDS = 120.0
 CHECKPOINT_THRESHOLD = "1MB"
+# From this many records a window's load hands freed memory back first (see release_freed_memory).
+LARGE_WINDOW_RECORDS = 10_000
 
 ALERT_TABLES = """
 CREATE TABLE IF NOT EXISTS alerts.alerts (
@@ -250,6 +254,8 @@ class Warehouse:
         with at most four places, dates and times must parse (times are stored in UTC)."""
         start, end, as_of = naive_utc(window_start), naive_utc(window_end), naive_utc(as_of)
         stage.finish()
+        if stage.records >= LARGE_WINDOW_RECORDS:
+            release_freed_memory()
         with self.connect() as con:
             # `stage.rows` / `stage.lines`: views over the stage's Parquet files in a scratch in-memory
             # database, so the statements below read them like tables, and nothing is written for them.
@@ -360,6 +366,27 @@ class Warehouse:
 
 
 _DECIMAL_TEXT = r"[+-]?[0-9]{1,14}(\.[0-9]{0,4}0*)?"  # exact in DECIMAL(18,4): no rounding, no overflow
+
+
+def release_freed_memory() -> None:
+    """Give the memory that reading pages freed back to the OS before DuckDB, which has an allocator of
+    its own, holds a large window's rows until its commit. Arrow's pool and glibc keep freed pages for
+    reuse: at 111k invoices ~85 MB of them, on top of which the load's peak came (peak RSS 380-400 MB,
+    360 after). A few milliseconds."""
+    pa.default_memory_pool().release_unused()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_libc = _glibc()
 
 
 def _valid(spec: Field, column: str) -> str | None:
