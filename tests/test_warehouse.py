@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -106,3 +108,19 @@ def test_current_state_comes_from_the_latest_window_and_history_is_kept(tmp_path
         windows = con.execute("SELECT entity, records FROM meta.windows ORDER BY window_start").fetchall()
     assert history == [("DRAFT",), ("APPROVED",)]
     assert windows == [("supplier_invoices", 1), ("supplier_invoices", 1)]
+
+
+def test_connections_of_one_process_share_the_file_and_release_it_together(tmp_path: Path) -> None:
+    # Two resource objects on one file in one process (Dagster makes one per step): one attachment of
+    # the file, shared; another process gets the file as soon as the last connection here is closed.
+    path = tmp_path / "w.duckdb"
+    probe = [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()", str(path)]
+    with Warehouse(path).connect() as first:
+        with Warehouse(path).connect() as second:
+            second.execute("CREATE TABLE raw.shared_probe AS SELECT 1 AS x")
+            assert first.execute("SELECT x FROM raw.shared_probe").fetchall() == [(1,)]
+        held = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        assert held.returncode != 0 and "lock" in held.stderr.lower()
+    assert subprocess.run(probe, capture_output=True, text=True, timeout=60).returncode == 0
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT x FROM raw.shared_probe").fetchall() == [(1,)]
