@@ -252,12 +252,21 @@ def notes(results: dict[str, Any], plot: Path | None, report: Path) -> list[str]
     return out
 
 
+def _versions() -> str:
+    """The versions the figures depend on: a newer pyarrow or DuckDB moves them (and the memory after
+    imports) more than most changes here."""
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in ("lxml", "pyarrow", "duckdb", "numpy", "dagster"))
+
+
 def render(results: dict[str, Any], report: Path, plot: Path | None) -> str:
     meta = results["meta"]
     head = [
         "# Benchmarks" + (" (quick: smaller sizes, a smoke test)" if meta["quick"] else ""),
         "",
-        f"`bench/run{' --quick' if meta['quick'] else ''}` from {meta['started']} ({meta['machine']}), "
+        f"`bench/run{' --quick' if meta['quick'] else ''}` from {meta['started']} ({meta['machine']}"
+        + (f"; {meta['packages']}" if meta.get("packages") else "") + "), "
         f"{meta['seconds'] / 60:.1f} minutes of measuring. The machine is shared (other benchmarks ran beside this "
         "one): ratios against a baseline measured in the same run are the figures to trust.",
         "",
@@ -317,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "seconds": time.perf_counter() - figure_started}
         results["meta"] = {"quick": args.quick, "started": started.strftime("%Y-%m-%d %H:%M UTC"),
                            "seconds": time.perf_counter() - clock, "measured_at": measured_at,
-                           "machine": f"{platform.machine()}, Python {platform.python_version()}"}
+                           "machine": f"{platform.machine()}, Python {platform.python_version()}",
+                           "packages": _versions()}
         (report.with_suffix(".json")).write_text(json.dumps(results, indent=1, default=str))
     plot = plot_memory(results.get("ingest", []), report.parent, report.stem + "-memory")
     report.write_text(render(results, report, plot), encoding="utf-8")
