@@ -24,6 +24,11 @@ import duckdb
 # A window's load (MBs) then goes straight into the file at its commit, instead of into the WAL first
 # and into the file again at the checkpoint when the file is detached: ~10% of an 11k-invoice load.
 CHECKPOINT_THRESHOLD = "1MB"
+# A transaction's rows stay in memory until they fill a row group, which is then written to the file at
+# once (DuckDB's optimistic write). At the default 122,880 rows a 100k-invoice window sat whole in memory
+# until its commit; at 16,384 its load holds ~30 MB less and takes ~45% less time (708-823 -> 406 ms:
+# the row groups are written, and checkpointed, in parallel). Scans lose nothing measurable.
+ROW_GROUP_SIZE = 16_384
 
 
 @dataclass
@@ -73,7 +78,8 @@ def attach(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if entry is None:
             alias = _alias(path)
             quoted = path.replace("'", "''")
-            host.connection.execute(f"ATTACH '{quoted}' AS {alias}" + (" (READ_ONLY)" if read_only else ""))
+            options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+            host.connection.execute(f"ATTACH '{quoted}' AS {alias} ({options})")
             entry = host.attached[path] = _Attached(alias, read_only)
         entry.users += 1
         try:
