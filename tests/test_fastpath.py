@@ -106,6 +106,9 @@ HOSTILE: dict[str, tuple[bool, object]] = {
     "private-use characters": (False, with_memo("<wd:Memo>\ue000\ue004\nx</wd:Memo>")),
     "private-use characters, no separator": (True, with_memo("<wd:Memo>\ue000\ue004x</wd:Memo>")),
     "Response_Data named in a value": (False, with_memo("<wd:Memo>Response_Data</wd:Memo>")),
+    "records in a second Response_Data, the standard one empty": (False, lambda b: b.replace(
+        b"<wd:Response_Data>", b"<wd:Response_Data/><wd:Elsewhere><wd:Response_Data>", 1).replace(
+        b"</wd:Response_Data>", b"</wd:Response_Data></wd:Elsewhere>", 1)),
     "empty descriptor": (True, lambda b: b.replace(b'<wd:Supplier_Reference wd:Descriptor="',
                                                    b'<wd:Supplier_Reference wd:Descriptor="" wd:x="', 1)),
     "descriptor with markup and a tab": (True, lambda b: b.replace(
