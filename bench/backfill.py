@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import os
-import secrets
 import shutil
 import statistics
 import sys
@@ -47,6 +45,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import postgres_reachable, publish, scratch_database  # noqa: E402
 
 PG_SERVER = os.environ.get("MLC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -99,43 +99,20 @@ def workday_process(seed: int, scale: float, first_day: date, days: int) -> Iter
 
 # -- a Dagster instance on PostgreSQL -------------------------------------------------------------
 
-def _postgres_reachable(url: str) -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(url, connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
-
-
 @contextlib.contextmanager
 def dagster_instance(storage: str = "postgres") -> Iterator[tuple[Any, str, str | None]]:
     """A fresh DagsterInstance: PostgreSQL run/event storage in a new database (dropped after), or SQLite.
     Yields the instance, what it stores in, and the database's URL (None for SQLite)."""
     import dagster as dg
 
-    if storage != "postgres" or not _postgres_reachable(PG_SERVER):
+    if storage != "postgres" or not postgres_reachable(PG_SERVER):
         with dg.instance_for_test() as instance:
             yield instance, "SQLite (temporary DAGSTER_HOME)", None
         return
-    import psycopg2
-
-    name = f"mlc_bench_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(PG_SERVER)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = PG_SERVER.rsplit("/", 1)[0] + "/" + name
-    try:
-        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}},
-                                             "telemetry": {"enabled": False}}) as instance:
-            yield instance, "PostgreSQL (127.0.0.1:5432)", url
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with scratch_database(PG_SERVER, "mlc_bench") as url, \
+            dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}},
+                                            "telemetry": {"enabled": False}}) as instance:
+        yield instance, "PostgreSQL (127.0.0.1:5432)", url
 
 
 # -- the definitions the runs execute ----------------------------------------------------------------
@@ -396,13 +373,7 @@ def main() -> None:
     args = parser.parse_args()
     result = measure(args.days, args.scale, args.sample, args.per_run, storage=args.storage,
                      downstream=not args.no_downstream)
-    text = markdown(result)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "backfill.md").write_text(text + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
-    print(text)
+    publish("backfill", markdown(result), result, args.json)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.common import publish  # noqa: E402
 from mlc_dagster.alerts import RULES, run_rule, window_params  # noqa: E402
 from mlc_dagster.alerts.diffs import diff_window  # noqa: E402
 from mlc_dagster.warehouse import Warehouse  # noqa: E402
@@ -142,11 +142,7 @@ def main() -> None:
     sweep = last_day
     sweep_s = timed(warehouse, "overdue_payment", sweep, sweep, args.repeats)
     lines.append(f"\noverdue_payment in the day's first window (sweeps every unpaid invoice): {sweep_s * 1000:.1f} ms")
-    report = "\n".join(lines)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "detect.md").write_text(report + "\n")
-    print(report)
+    publish("detect", "\n".join(lines))
 
 
 if __name__ == "__main__":

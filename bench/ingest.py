@@ -31,7 +31,7 @@ from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.common import publish  # noqa: E402
 from mlc_dagster.sandbox.scenario import Scenario  # noqa: E402
 from mlc_dagster.sandbox.workday import WorkdaySandbox  # noqa: E402
 from mlc_dagster.warehouse import Warehouse  # noqa: E402
@@ -178,11 +178,7 @@ def main() -> None:
     if len(results) >= 2:
         growth = results[-1]["peak_rss_mb"] / results[0]["peak_rss_mb"]
         lines.append(f"\npeak RSS growth {results[0]['invoices']:,} -> {results[-1]['invoices']:,}: {growth:.2f}x")
-    report = "\n".join(lines)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "ingest.md").write_text(report + "\n")
-    print(report)
+    publish("ingest", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import publish  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 from backfill import dagster_instance, make_source  # noqa: E402
@@ -289,13 +292,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     result = measure(args.samples, args.scale)
-    text = markdown(result)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "latency.md").write_text(text + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
-    print(text)
+    publish("latency", markdown(result), result, args.json)
 
 
 if __name__ == "__main__":

