@@ -26,6 +26,7 @@ from .workday.errors import (
     WorkdayTransientError,
 )
 from .workday.rest import TokenCache
+from .workday.routes import RoutedReader, route_book_from
 from .workday.soap import RetryPolicy, WorkdaySoapClient
 
 Lookup = Callable[[str], str | None]
@@ -78,14 +79,22 @@ def check_workday(lookup: Lookup) -> list[Check]:
             timeout=(5.0, 30.0), retry=RetryPolicy(attempts=1))
     except WorkdayConfigError as exc:
         return [Check("workday soap", False, str(exc), "set the Workday settings above")]
+    try:
+        book = route_book_from(lookup)
+    except WorkdayConfigError as exc:
+        return [Check("workday routes", False, str(exc), "fix MLC_WORKDAY_ROUTES (entity=route, comma-separated)")]
+    reader = RoutedReader(client, book)
     checks = []
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(minutes=1)  # a one-minute window: the cheapest authorized call
     for entity in ENTITIES.values():
         name = f"workday {entity.service}/{entity.operation}"
         try:
-            client.fetch_window(entity, start, end)
-            checks.append(Check(name, True, "authorized, answered"))
+            reader.fetch_window(entity, start, end)
+            choice = book.choice(client.tenant, entity)
+            refused = sorted(book.entry(client.tenant, entity).get("refused") or {})
+            checks.append(Check(name, True, f"authorized, answered; window route {choice.route.kind} ({choice.source}"
+                                + (f"; refused: {', '.join(refused)}" if refused else "") + ")"))
         except WorkdayAuthenticationError:
             checks.append(Check(name, False, "authentication failed",
                                 f"check WORKDAY_USERNAME ({client.username}) and WORKDAY_PASSWORD; is the ISU's "

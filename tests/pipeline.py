@@ -24,7 +24,8 @@ def resources(workday: WorkdaySandbox, slack: SlackSandbox | None, duckdb_path: 
     found: dict[str, Any] = {
         "workday": WorkdayResource(soap_url=workday.soap_url, username=workday.username,
                                    password=workday.password, tenant=workday.tenant,
-                                   retry_attempts=3, retry_initial_seconds=0.01),
+                                   retry_attempts=3, retry_initial_seconds=0.01,
+                                   routes_path=str(duckdb_path.with_name("workday-routes.json"))),
         "warehouse": WarehouseResource(path=str(duckdb_path)),
         "subscriptions": SubscriptionsResource(path=str(subscriptions)),
     }

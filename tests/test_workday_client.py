@@ -10,9 +10,12 @@ from decimal import Decimal
 import pytest
 import requests
 
-from mlc_dagster.sandbox.scenario import Scenario
+from collections.abc import Iterator
+
+from mlc_dagster.sandbox.scenario import Scenario, invoice_due_terms
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 from mlc_dagster.workday.entities import SUPPLIER_INVOICES
+from mlc_dagster.workday.routes import RouteBook, RoutedReader
 from mlc_dagster.workday.errors import (
     WorkdayAuthenticationError,
     WorkdayPermissionError,
@@ -22,6 +25,15 @@ from mlc_dagster.workday.soap import RetryPolicy, WorkdaySoapClient
 
 START = datetime(2026, 11, 29, 9, tzinfo=UTC)
 END = START + timedelta(hours=1)
+
+
+@pytest.fixture
+def workday(scenario: Scenario) -> Iterator[WorkdaySandbox]:
+    """A tenant whose invoice criteria have the transaction log (v46, unconfirmed): these tests are about
+    the client's paging, retries and errors on its preferred route; the v28 routes are tested below and in
+    tests/test_routes.py."""
+    with WorkdaySandbox(scenario, profile="v46") as sandbox:
+        yield sandbox
 
 
 def client_for(sandbox: WorkdaySandbox, password: str | None = None, page_size: int = 999,
@@ -53,7 +65,11 @@ def test_window_matches_the_scenario_field_by_field(workday: WorkdaySandbox, sce
         assert row["supplier_id"] == version.supplier_id
         assert row["approval_status"] == version.document_status_id
         assert row["invoice_date"][:10] == version.invoice_date.isoformat()
-        assert row["due_date"][:10] == version.due_date.isoformat()
+        # Workday sends no due date (decision 6): the terms or an override, resolved at load.
+        terms_id, override = invoice_due_terms(version, scenario.suppliers[version.supplier_id])
+        assert (row["payment_terms_id"] or None) == terms_id
+        assert ((row["due_date_override"] or "")[:10] or None) == (None if override is None else override.isoformat())
+        assert not row["due_date"]
     assert result.lines is not None
     assert len(result.lines.columns["line_id"]) == sum(len(v.lines) for v in expected)
 
@@ -168,3 +184,28 @@ def test_a_page_count_hint_is_checked_against_the_parsed_page(workday: WorkdaySa
     assert result.stats.api_calls >= clean.stats.api_calls  # pages read ahead in vain still count
     left = {t.name for t in threading.enumerate()} - before
     assert not [name for name in left if name.startswith("workday-page")], f"page readers left running: {left}"
+
+
+def test_on_v28_the_invoice_window_is_negotiated_to_the_document_date_route(scenario: Scenario) -> None:
+    with WorkdaySandbox(scenario) as strict:
+        book = RouteBook(None)
+        reader = RoutedReader(client_for(strict), book)
+        result = reader.fetch_window(SUPPLIER_INVOICES, START, END)
+        route = book.choice(strict.tenant, SUPPLIER_INVOICES).route
+        assert route.kind == "document_date"
+        assert strict.faults_served["validation"] == 1, "the transaction log is asked once, then remembered"
+        got = {row["invoice_id"] for row in rows_of(result)}
+        changed = scenario.invoices_changed_between(START, END)
+        look_back = (START - timedelta(days=route.lookback_days)).date()
+        recent = {v.supplier_invoice_id for v in changed if v.invoice_date >= look_back}
+        assert recent and recent <= got, "every invoice changed in the window and dated in the look-back"
+        # Those dated before the look-back (entered back-dated, or old ones approved today) come with the
+        # sweep of open invoices in the day's last window.
+        late = {v.supplier_invoice_id for v in changed if v.invoice_date < look_back}
+        assert late, "the scenario has back-dated invoices changed in business hours"
+        midnight = scenario.day_start + timedelta(days=1)
+        last_window = reader.fetch_window(SUPPLIER_INVOICES, midnight - timedelta(hours=1), midnight)
+        swept = {row["invoice_id"] for row in rows_of(last_window)}
+        still_open = {i for i in late if scenario.supplier_invoices[i].latest.payment_status_id != "PAID"}
+        assert still_open <= swept
+        assert strict.faults_served["validation"] == 1

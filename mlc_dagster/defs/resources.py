@@ -25,6 +25,7 @@ from ..warehouse import Warehouse
 from ..workday.entities import Entity
 from ..workday.parse import MAX_RESPONSE_BYTES
 from ..workday.rest import TokenCache, WorkdayRestClient
+from ..workday.routes import RouteBook, RoutedReader, default_routes_path, parse_pins
 from ..workday.soap import RetryPolicy, WorkdaySoapClient
 
 _FROM_STORE = ("Leave empty: {name} is read when the resource is used, from the environment or else the "
@@ -85,6 +86,9 @@ class WorkdayResource(dg.ConfigurableResource):
     rest_entities: list[str] = []
     max_response_mb: int = Field(default=MAX_RESPONSE_BYTES >> 20,
                                  description="A SOAP response body larger than this is refused unparsed.")
+    routes_path: str = Field(default="", description="Where the window route found for each tenant and operation "
+                                                     "is kept (JSON); empty: in this process only.")
+    routes_pinned: str = Field(default="", description="MLC_WORKDAY_ROUTES: entity=route pins, comma-separated.")
     _tokens: TokenCache | None = PrivateAttr(default=None)
 
     def _retry(self) -> RetryPolicy:
@@ -97,10 +101,11 @@ class WorkdayResource(dg.ConfigurableResource):
                                  api_version=self.api_version, page_size=self.page_size, retry=self._retry(),
                                  max_response_bytes=self.max_response_mb << 20)
 
-    def reader(self, entity: Entity) -> WorkdaySoapClient | WorkdayRestClient:
-        """The client that reads `entity`: REST when configured for it, SOAP otherwise."""
+    def reader(self, entity: Entity) -> RoutedReader | WorkdayRestClient:
+        """The client that reads `entity`: REST when configured for it, SOAP otherwise (its window route
+        negotiated with the tenant and remembered)."""
         if entity.name not in self.rest_entities:
-            return self.client()
+            return RoutedReader(self.client(), RouteBook(self.routes_path or None, parse_pins(self.routes_pinned)))
         if self._tokens is None:
             secret = _secret(self.client_secret, "WORKDAY_CLIENT_SECRET", "the API client's secret")
             if self.refresh_token:
@@ -165,6 +170,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             username=dg.EnvVar("WORKDAY_USERNAME"),
             tenant=os.environ.get("WORKDAY_TENANT", ""),
             api_version=os.environ.get("WORKDAY_API_VERSION", "v46.1"),
+            routes_path=os.environ.get("MLC_WORKDAY_ROUTES_PATH")
+            or str(default_routes_path(os.environ.get("MLC_DUCKDB_PATH", "data/mlc.duckdb"))),
+            routes_pinned=os.environ.get("MLC_WORKDAY_ROUTES", ""),
             **_rest_settings(),
         ),
         "warehouse": WarehouseResource(path=os.environ.get("MLC_DUCKDB_PATH", "data/mlc.duckdb")),

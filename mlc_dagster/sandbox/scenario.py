@@ -417,6 +417,25 @@ class SupplierInvoice(_Versioned[SupplierInvoiceVersion]):
     entry_times: tuple[datetime, ...] = field(init=False, repr=False, compare=False)
 
 
+def invoice_due_terms(v: SupplierInvoiceVersion, supplier: Supplier) -> tuple[str | None, date | None]:
+    """How a tenant carries ``v.due_date``: (the invoice's own Payment_Terms_ID, its Due_Date_Override).
+
+    Workday's invoice data has no due date of its own (decision 6): most invoices are due through
+    payment terms, the supplier's when the invoice names none, and some carry an override. Which one
+    is a pure function of the invoice (its WID picks about one in ten for an override), so the
+    generated sequence is untouched."""
+    days = (v.due_date - v.invoice_date).days
+    if int(v.wid[-4:], 16) % 10 == 0:
+        return None, v.due_date
+    supplier_terms = {sv.payment_terms_id for sv in supplier.versions}
+    if len(supplier_terms) == 1 and PAYMENT_TERM_DAYS[next(iter(supplier_terms))][0] == days:
+        return None, None
+    for terms_id in ("NET_30", "NET_45", "NET_60"):
+        if PAYMENT_TERM_DAYS[terms_id][0] == days:
+            return terms_id, None
+    return None, v.due_date
+
+
 # --------------------------------------------------------------------------- purchase orders
 
 
@@ -694,6 +713,13 @@ _PAYMENT_TERMS = (
     ("NET_60", "Net 60"),
     ("2_10_NET_30", "2% 10, Net 30"),
 )
+# Payment_Terms_ID -> (Due_Days, Payment_Discount_Days, Payment_Discount_Percent, Grace_Days).
+PAYMENT_TERM_DAYS: dict[str, tuple[int, int, Decimal, int]] = {
+    "NET_30": (30, 0, Decimal(0), 0),
+    "NET_45": (45, 0, Decimal(0), 0),
+    "NET_60": (60, 0, Decimal(0), 5),
+    "2_10_NET_30": (30, 10, Decimal(2), 0),
+}
 _SUPPLIER_STATUSES = (("ACTIVE", "Active"), ("INACTIVE", "Inactive"))
 _JOURNAL_STATUSES = (("DRAFT", "Draft"), ("POSTED", "Posted"))
 _JOURNAL_SOURCES = (("Supplier_Invoice", "Supplier Invoice"), ("Manual", "Manual Journal"), ("Accrual", "Accrual"))

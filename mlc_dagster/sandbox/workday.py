@@ -10,8 +10,12 @@ It speaks the wire format the project expects of a real tenant (see
 * WS-Security UsernameToken with ``{user}@{tenant}`` and a PasswordText password, or an
   ``Authorization: Bearer <token>`` header for tokens registered with ``add_bearer_token`` or
   unexpired access tokens issued by the sandbox's OAuth2 token endpoint.
-* Request elements are found by namespace and local name; prefixes, unknown elements, Nonce,
-  Created and ``wsu:Id`` attributes are ignored.
+* Every request is validated against Workday's schema for the operation (``schema.SchemaModel``,
+  the tenant's version profile: ``v28`` by default, ``v46`` adding later elements, unconfirmed): an
+  element its types do not declare, one out of order or a malformed value gets the validation
+  fault a tenant sends (HTTP 500, ``SOAP-ENV:Client.validationError``, ``wd:Validation_Fault`` with
+  the element's ``Xpath``). Prefixes, Nonce, Created and ``wsu:Id`` attributes are free.
+* Answers hold only declared elements, in schema order (``records``), tenant-local times.
 * Paging with ``Page``/``Count`` (default 1/100, Count at most 999) and ``As_Of_Entry_DateTime``
   (default: now) pinning every record to its state at that moment.
 * Faults are HTTP 500 with Workday's envelopes. A request body that is not well-formed XML, or
@@ -19,7 +23,7 @@ It speaks the wire format the project expects of a real tenant (see
   rather than HTTP 400, because that is what a SOAP client must be prepared to parse anyway.
 
 Operations are rows of ``OPERATIONS`` (Get_Supplier_Invoices, Get_Suppliers, Get_Purchase_Orders,
-Get_Payments, Get_Journals, Get_Account_Sets, Get_Cost_Centers): a scenario collection, a renderer
+Get_Payments, Get_Journals, Get_Account_Sets, Get_Cost_Centers, Get_Payment_Terms): a scenario collection, a renderer
 for one record, and which window criteria the operation accepts. Window criteria of a style the
 operation does not offer get a validation fault rather than being ignored, so a client asking the
 wrong way fails loudly instead of silently loading the whole collection.
@@ -62,19 +66,26 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
-from mlc_dagster.sandbox.scenario import (
-    ACCOUNT_SET_ID,
-    AccountSetVersion,
-    CostCenterVersion,
-    JournalEntryVersion,
-    PaymentVersion,
-    PurchaseOrderVersion,
-    Scenario,
-    SupplierInvoiceVersion,
-    SupplierVersion,
-    VersionedRecord,
-    select_versions,
+from mlc_dagster.sandbox.records import (
+    ReferenceCache,
+    Refs,
+    RemittanceDocument,
+    TENANT_ZONE,
+    format_date,
+    format_datetime,
+    payment_terms,
+    reference,
+    render_account_set,
+    render_cost_center,
+    render_journal,
+    render_payment,
+    render_payment_term,
+    render_purchase_order,
+    render_supplier,
+    render_supplier_invoice,
 )
+from mlc_dagster.sandbox.scenario import CostCenterVersion, Scenario, VersionedRecord, select_versions
+from mlc_dagster.sandbox.schema import PROFILES, SchemaModel
 from mlc_dagster.sandbox.timeline import Timeline
 
 __all__ = [
@@ -142,427 +153,6 @@ def _wd(name: str) -> str:
     return f"{{{WD_NS}}}{name}"
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def format_datetime(moment: datetime) -> str:
-    """UTC xsd:dateTime with a Z; milliseconds only when present (data is in whole seconds)."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
-
-
-def _money(amount: Decimal) -> str:
-    # "f" never produces exponent notation, whatever the Decimal's internal exponent.
-    return format(amount, "f")
-
-
-def _reference(element: str, descriptor: str | None, ids: Iterable[tuple[str, str]]) -> str:
-    descriptor_attr = "" if descriptor is None else f" wd:Descriptor={quoteattr(descriptor)}"
-    id_xml = "".join(f'<wd:ID wd:type="{id_type}">{escape(value)}</wd:ID>' for id_type, value in ids)
-    return f"<wd:{element}{descriptor_attr}>{id_xml}</wd:{element}>"
-
-
-class _ReferenceCache:
-    """Pre-rendered ``*_Reference`` fragments of the scenario's reference data.
-
-    Rendering the same company or supplier reference thousands of times per page is the bulk of
-    the serialisation cost otherwise. Races only ever store identical strings, so no lock.
-    """
-
-    def __init__(self, scenario: Scenario) -> None:
-        self._scenario = scenario
-        self._cache: dict[tuple[str, str], str] = {}
-        # Only renamed suppliers need an as-of lookup for their descriptor; the rest have one name.
-        self._renamed = {
-            supplier_id
-            for supplier_id, supplier in scenario.suppliers.items()
-            if len({v.name for v in supplier.versions}) > 1
-        }
-        self._accounts = scenario.account_set.latest.accounts_by_id() if scenario.account_sets else {}
-
-    def at(self, as_of: datetime) -> _Refs:
-        return _Refs(self, as_of)
-
-    def get(self, kind: str, key: str) -> str:
-        fragment = self._cache.get((kind, key))
-        if fragment is None:
-            fragment = self._render(kind, key)
-            self._cache[(kind, key)] = fragment
-        return fragment
-
-    def supplier(self, element: str, supplier_id: str, as_of: datetime) -> str:
-        """A reference to a supplier whose descriptor is its name as of ``as_of``."""
-        supplier = self._scenario.suppliers[supplier_id]
-        name = supplier.name
-        if supplier_id in self._renamed:
-            name = (supplier.as_of(as_of) or supplier.versions[0]).name
-        key = (element, f"{supplier_id}\x00{name}")
-        fragment = self._cache.get(key)
-        if fragment is None:
-            fragment = _reference(element, name, (("WID", supplier.wid), ("Supplier_ID", supplier_id)))
-            self._cache[key] = fragment
-        return fragment
-
-    def _render(self, kind: str, key: str) -> str:
-        s = self._scenario
-        if kind in ("company", "line_company"):
-            company = s.companies[key]
-            return _reference(
-                "Company_Reference" if kind == "company" else "Line_Company_Reference",
-                company.name,
-                (("WID", company.wid), ("Company_Reference_ID", company.company_id)),
-            )
-        if kind == "currency":
-            currency = s.currencies[key]
-            return _reference("Currency_Reference", key, (("WID", currency.wid), ("Currency_ID", key)))
-        if kind == "supplier":
-            supplier = s.suppliers[key]
-            return _reference(
-                "Supplier_Reference", supplier.name, (("WID", supplier.wid), ("Supplier_ID", key))
-            )
-        if kind in ("document_status", "po_status"):
-            status = s.document_statuses[key]
-            element = "Invoice" if kind == "document_status" else "Purchase_Order"
-            return _reference(
-                f"{element}_Document_Status_Reference",
-                status.name,
-                (("WID", status.wid), ("Document_Status_ID", key)),
-            )
-        if kind == "payment_status":
-            status = s.payment_statuses[key]
-            return _reference(
-                "Payment_Status_Reference",
-                status.name,
-                (("WID", status.wid), ("Document_Payment_Status_ID", key)),
-            )
-        if kind in ("spend_category", "resource_category"):
-            category = s.spend_categories[key]
-            return _reference(
-                "Spend_Category_Reference" if kind == "spend_category" else "Resource_Category_Reference",
-                category.name,
-                (("WID", category.wid), ("Spend_Category_ID", key)),
-            )
-        if kind == "cost_center":
-            cost_center = s.cost_centers[key]
-            return _reference(
-                "Worktags_Reference",
-                cost_center.descriptor,
-                (("WID", cost_center.wid), ("Cost_Center_Reference_ID", key)),
-            )
-        if kind == "purchase_order":
-            order = s.purchase_orders[key]
-            return _reference(
-                "Purchase_Order_Reference",
-                f"Purchase Order: {key}",
-                (("WID", order.wid), ("Purchase_Order_Reference_ID", key)),
-            )
-        if kind == "settlement_run":
-            run = s.settlement_runs[key]
-            return _reference("Settlement_Run_Reference", key, (("WID", run.wid), ("Settlement_Run_ID", key)))
-        if kind == "ledger_account":
-            return self._ledger_account(key)
-        enumeration = {
-            "supplier_category": ("Supplier_Category_Reference", "Supplier_Category_ID", s.supplier_categories),
-            "payment_terms": ("Payment_Terms_Reference", "Payment_Terms_ID", s.payment_terms),
-            "supplier_status": ("Status_Reference", "Business_Entity_Status_Value_ID", s.supplier_statuses),
-            "journal_status": ("Journal_Status_Reference", "Journal_Entry_Status_ID", s.journal_statuses),
-            "journal_source": ("Journal_Source_Reference", "Journal_Source_ID", s.journal_sources),
-            "ledger_account_type": (
-                "Ledger_Account_Type_Reference",
-                "Ledger_Account_Type_ID",
-                s.ledger_account_types,
-            ),
-        }.get(kind)
-        if enumeration is None:
-            raise KeyError(kind)
-        element, id_type, values = enumeration
-        value = values[key]
-        return _reference(element, value.name, (("WID", value.wid), (id_type, key)))
-
-    def _ledger_account(self, key: str) -> str:
-        # A ledger account ID is only unique within its account set, hence the parent attributes.
-        parent = f' wd:parent_type="Account_Set_ID" wd:parent_id="{ACCOUNT_SET_ID}"'
-        account = self._accounts.get(key)
-        id_xml = f'<wd:ID wd:type="Ledger_Account_ID"{parent}>{escape(key)}</wd:ID>'
-        if account is None:
-            # An account the tenant does not know (the planted typo) has no WID or descriptor.
-            return f"<wd:Ledger_Account_Reference>{id_xml}</wd:Ledger_Account_Reference>"
-        return (
-            f"<wd:Ledger_Account_Reference wd:Descriptor={quoteattr(account.descriptor)}>"
-            f'<wd:ID wd:type="WID">{account.wid}</wd:ID>{id_xml}</wd:Ledger_Account_Reference>'
-        )
-
-
-class _Refs:
-    """The reference cache bound to one request's as-of moment (for as-of descriptors)."""
-
-    __slots__ = ("_cache", "as_of")
-
-    def __init__(self, cache: _ReferenceCache, as_of: datetime) -> None:
-        self._cache = cache
-        self.as_of = as_of
-
-    def get(self, kind: str, key: str) -> str:
-        return self._cache.get(kind, key)
-
-    def supplier(self, supplier_id: str, element: str = "Supplier_Reference") -> str:
-        return self._cache.supplier(element, supplier_id, self.as_of)
-
-
-def _bool(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def _updated(moment: datetime) -> str:
-    return f"<wd:Last_Updated_DateTime>{format_datetime(moment)}</wd:Last_Updated_DateTime>"
-
-
-def _render_supplier_invoice(refs: _Refs, v: SupplierInvoiceVersion, include_reference: bool) -> str:
-    parts: list[str] = ["<wd:Supplier_Invoice>"]
-    if include_reference:
-        parts.append(
-            _reference(
-                "Supplier_Invoice_Reference",
-                f"Supplier Invoice: {v.supplier_invoice_id}",
-                (("WID", v.wid), ("Supplier_Invoice_Reference_ID", v.supplier_invoice_id)),
-            )
-        )
-    amount = _money(v.control_amount_total)
-    purchase_order = "" if v.purchase_order_id is None else refs.get("purchase_order", v.purchase_order_id)
-    parts.append(
-        "<wd:Supplier_Invoice_Data>"
-        f"<wd:Supplier_Invoice_ID>{v.supplier_invoice_id}</wd:Supplier_Invoice_ID>"
-        f"<wd:Invoice_Number>{escape(v.invoice_number)}</wd:Invoice_Number>"
-        f"{refs.get('document_status', v.document_status_id)}"
-        f"{refs.get('company', v.company_id)}"
-        f"{refs.get('currency', v.currency_id)}"
-        f"{refs.supplier(v.supplier_id)}"
-        f"{purchase_order}"
-        f"<wd:Invoice_Date>{v.invoice_date.isoformat()}</wd:Invoice_Date>"
-        f"<wd:Due_Date>{v.due_date.isoformat()}</wd:Due_Date>"
-        f"<wd:On_Hold>{_bool(v.on_hold)}</wd:On_Hold>"
-        f"<wd:Control_Amount_Total>{amount}</wd:Control_Amount_Total>"
-        f"<wd:Gross_Invoice_Amount>{_money(v.gross_invoice_amount)}</wd:Gross_Invoice_Amount>"
-        f"{refs.get('payment_status', v.payment_status_id)}"
-        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
-        f"{_updated(v.entered_at)}"
-    )
-    for line in v.lines:
-        parts.append(
-            "<wd:Invoice_Line_Replacement_Data>"
-            f"<wd:Supplier_Invoice_Line_ID>{line.line_id}</wd:Supplier_Invoice_Line_ID>"
-            f"<wd:Line_Order>{line.line_order}</wd:Line_Order>"
-            f"<wd:Item_Description>{escape(line.item_description)}</wd:Item_Description>"
-            f"{refs.get('spend_category', line.spend_category_id)}"
-            f"<wd:Quantity>{_money(line.quantity)}</wd:Quantity>"
-            f"<wd:Unit_Cost>{_money(line.unit_cost)}</wd:Unit_Cost>"
-            f"<wd:Extended_Amount>{_money(line.extended_amount)}</wd:Extended_Amount>"
-            f"{refs.get('cost_center', line.cost_center_id)}"
-            "</wd:Invoice_Line_Replacement_Data>"
-        )
-    parts.append("</wd:Supplier_Invoice_Data></wd:Supplier_Invoice>")
-    return "".join(parts)
-
-
-def _render_supplier(refs: _Refs, v: SupplierVersion, include_reference: bool) -> str:
-    reference = (
-        _reference("Supplier_Reference", v.name, (("WID", v.wid), ("Supplier_ID", v.supplier_id)))
-        if include_reference
-        else ""
-    )
-    return (
-        f"<wd:Supplier>{reference}<wd:Supplier_Data>"
-        f"<wd:Supplier_ID>{escape(v.supplier_id)}</wd:Supplier_ID>"
-        f"<wd:Supplier_Name>{escape(v.name)}</wd:Supplier_Name>"
-        f"{refs.get('supplier_category', v.supplier_category_id)}"
-        f"{refs.get('currency', v.currency_id)}"
-        f"{refs.get('payment_terms', v.payment_terms_id)}"
-        f"<wd:Supplier_Status_Data>{refs.get('supplier_status', v.status)}</wd:Supplier_Status_Data>"
-        f"{_updated(v.entered_at)}"
-        "</wd:Supplier_Data></wd:Supplier>"
-    )
-
-
-def _render_purchase_order(refs: _Refs, v: PurchaseOrderVersion, include_reference: bool) -> str:
-    parts: list[str] = ["<wd:Purchase_Order>"]
-    if include_reference:
-        parts.append(
-            _reference(
-                "Purchase_Order_Reference",
-                f"Purchase Order: {v.purchase_order_id}",
-                (("WID", v.wid), ("Purchase_Order_Reference_ID", v.purchase_order_id)),
-            )
-        )
-    parts.append(
-        "<wd:Purchase_Order_Data>"
-        f"<wd:Purchase_Order_ID>{escape(v.purchase_order_id)}</wd:Purchase_Order_ID>"
-        f"<wd:Document_Number>{escape(v.document_number)}</wd:Document_Number>"
-        f"{refs.get('po_status', v.document_status_id)}"
-        f"{refs.get('company', v.company_id)}"
-        f"{refs.supplier(v.supplier_id)}"
-        f"<wd:Document_Date>{v.document_date.isoformat()}</wd:Document_Date>"
-        f"<wd:Due_Date>{v.due_date.isoformat()}</wd:Due_Date>"
-        f"{refs.get('currency', v.currency_id)}"
-        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
-        f"{_updated(v.entered_at)}"
-    )
-    for line in v.lines:
-        parts.append(
-            "<wd:Goods_Line_Data>"
-            f"<wd:Goods_Purchase_Order_Line_ID>{escape(line.line_id)}</wd:Goods_Purchase_Order_Line_ID>"
-            f"<wd:Line_Number>{line.line_number}</wd:Line_Number>"
-            f"<wd:Item_Description>{escape(line.item_description)}</wd:Item_Description>"
-            f"{refs.get('resource_category', line.spend_category_id)}"
-            f"<wd:Quantity>{_money(line.quantity)}</wd:Quantity>"
-            f"<wd:Unit_Cost>{_money(line.unit_cost)}</wd:Unit_Cost>"
-            f"<wd:Extended_Amount>{_money(line.extended_amount)}</wd:Extended_Amount>"
-            f"<wd:Due_Date>{line.due_date.isoformat()}</wd:Due_Date>"
-            "</wd:Goods_Line_Data>"
-        )
-    parts.append("</wd:Purchase_Order_Data></wd:Purchase_Order>")
-    return "".join(parts)
-
-
-def _render_payment(refs: _Refs, v: PaymentVersion, include_reference: bool) -> str:
-    parts: list[str] = ["<wd:Payment>"]
-    if include_reference:
-        parts.append(
-            _reference(
-                "Payment_Reference",
-                f"Payment: {v.payment_id}",
-                (("WID", v.wid), ("Payment_Reference_ID", v.payment_id)),
-            )
-        )
-    # Element order of v28's Payment_WWS_Data: the settlement run sits beside Payment_Group_Data,
-    # not inside it. Payment_ID is not in v28; it is emitted as the tenant-facing ID.
-    parts.append(
-        "<wd:Payment_Data>"
-        f"<wd:Payment_ID>{escape(v.payment_id)}</wd:Payment_ID>"
-        f"<wd:Payment_Group_Data><wd:Payment_Date>{v.payment_date.isoformat()}</wd:Payment_Date>"
-        "</wd:Payment_Group_Data>"
-        f"{refs.get('settlement_run', v.settlement_run_id)}"
-        f"<wd:Payment_Status>{escape(v.payment_status)}</wd:Payment_Status>"
-        f"<wd:Payment_Reference_Number>{escape(v.payment_reference_number)}</wd:Payment_Reference_Number>"
-        f"<wd:Payment_Amount>{_money(v.payment_amount)}</wd:Payment_Amount>"
-        f"{refs.get('currency', v.currency_id)}"
-        f"{refs.get('company', v.company_id)}"
-        f"{refs.supplier(v.supplier_id, 'Receiving_Party_Reference')}"
-        f"{_updated(v.entered_at)}"
-    )
-    for r in v.remittances:
-        document = _reference(
-            "Document_Reference",
-            f"Supplier Invoice: {r.document_id}",
-            (("WID", r.document_wid), ("Supplier_Invoice_Reference_ID", r.document_id)),
-        )
-        parts.append(
-            "<wd:Remittance_Data><wd:Document_Remittance_Data>"
-            f"<wd:Document_Type>{escape(r.document_type)}</wd:Document_Type>"
-            f"<wd:Document_ID>{escape(r.document_id)}</wd:Document_ID>"
-            f"{document}"
-            f"<wd:Document_Date>{r.document_date.isoformat()}</wd:Document_Date>"
-            f"<wd:Total_Payable_Amount>{_money(r.total_payable_amount)}</wd:Total_Payable_Amount>"
-            f"<wd:Amount_Paid>{_money(r.amount_paid)}</wd:Amount_Paid>"
-            f"<wd:Amount_Due>{_money(r.amount_due)}</wd:Amount_Due>"
-            f"<wd:Discount_Taken>{_money(r.discount_taken)}</wd:Discount_Taken>"
-            "</wd:Document_Remittance_Data></wd:Remittance_Data>"
-        )
-    parts.append("</wd:Payment_Data></wd:Payment>")
-    return "".join(parts)
-
-
-def _render_journal(refs: _Refs, v: JournalEntryVersion, include_reference: bool) -> str:
-    parts: list[str] = ["<wd:Journal_Entry>"]
-    if include_reference:
-        parts.append(
-            _reference(
-                "Journal_Entry_Reference",
-                f"Journal Entry: {v.journal_entry_id}",
-                (("WID", v.wid), ("Journal_Entry_Reference_ID", v.journal_entry_id)),
-            )
-        )
-    parts.append(
-        "<wd:Journal_Entry_Data>"
-        f"<wd:Journal_Number>{escape(v.journal_number)}</wd:Journal_Number>"
-        f"{refs.get('journal_status', v.journal_status_id)}"
-        f"{refs.get('company', v.company_id)}"
-        f"{refs.get('currency', v.currency_id)}"
-        f"<wd:Accounting_Date>{v.accounting_date.isoformat()}</wd:Accounting_Date>"
-        f"{refs.get('journal_source', v.journal_source_id)}"
-        f"<wd:Memo>{escape(v.memo)}</wd:Memo>"
-        f"<wd:Total_Ledger_Debits>{_money(v.total_ledger_debits)}</wd:Total_Ledger_Debits>"
-        f"<wd:Total_Ledger_Credits>{_money(v.total_ledger_credits)}</wd:Total_Ledger_Credits>"
-        f"<wd:Intercompany_Journal>{_bool(v.intercompany)}</wd:Intercompany_Journal>"
-        f"{_updated(v.entered_at)}"
-    )
-    for line in v.lines:
-        # Workday leaves out the side of a line that is zero.
-        debit = f"<wd:Debit_Amount>{_money(line.debit_amount)}</wd:Debit_Amount>" if line.debit_amount else ""
-        credit = f"<wd:Credit_Amount>{_money(line.credit_amount)}</wd:Credit_Amount>" if line.credit_amount else ""
-        worktag = "" if line.cost_center_id is None else refs.get("cost_center", line.cost_center_id)
-        parts.append(
-            "<wd:Journal_Entry_Line_Data>"
-            f"<wd:Line_Order>{line.line_order}</wd:Line_Order>"
-            f"{refs.get('line_company', line.company_id)}"
-            f"{refs.get('ledger_account', line.ledger_account_id)}"
-            f"{debit}{credit}"
-            f"{refs.get('currency', line.currency_id)}"
-            f"<wd:Memo>{escape(line.memo)}</wd:Memo>"
-            f"{worktag}"
-            "</wd:Journal_Entry_Line_Data>"
-        )
-    parts.append("</wd:Journal_Entry_Data></wd:Journal_Entry>")
-    return "".join(parts)
-
-
-def _render_account_set(refs: _Refs, v: AccountSetVersion, include_reference: bool) -> str:
-    parts: list[str] = ["<wd:Account_Set>"]
-    if include_reference:
-        parts.append(
-            _reference("Account_Set_Reference", v.name, (("WID", v.wid), ("Account_Set_ID", v.account_set_id)))
-        )
-    parts.append(
-        "<wd:Account_Set_Data>"
-        f"<wd:Account_Set_ID>{escape(v.account_set_id)}</wd:Account_Set_ID>"
-        f"<wd:Account_Set_Name>{escape(v.name)}</wd:Account_Set_Name>"
-        f"{_updated(v.entered_at)}"
-    )
-    for account in v.ledger_accounts:
-        parts.append(
-            "<wd:Ledger_Account_Data>"
-            f"<wd:Ledger_Account_Identifier>{escape(account.ledger_account_id)}</wd:Ledger_Account_Identifier>"
-            f"<wd:Ledger_Account_Name>{escape(account.name)}</wd:Ledger_Account_Name>"
-            f"{refs.get('ledger_account_type', account.account_type_id)}"
-            f"<wd:Retired>{_bool(account.retired)}</wd:Retired>"
-            "</wd:Ledger_Account_Data>"
-        )
-    parts.append("</wd:Account_Set_Data></wd:Account_Set>")
-    return "".join(parts)
-
-
-def _render_cost_center(refs: _Refs, v: CostCenterVersion, include_reference: bool) -> str:
-    reference = (
-        _reference(
-            "Cost_Center_Reference",
-            f"{v.cost_center_id} {v.name}",
-            (("WID", v.wid), ("Cost_Center_Reference_ID", v.cost_center_id)),
-        )
-        if include_reference
-        else ""
-    )
-    return (
-        f"<wd:Cost_Center>{reference}<wd:Cost_Center_Data><wd:Organization_Data>"
-        f"<wd:ID>{escape(v.cost_center_id)}</wd:ID>"
-        f"<wd:Organization_Name>{escape(v.name)}</wd:Organization_Name>"
-        f"<wd:Organization_Code>{escape(v.code)}</wd:Organization_Code>"
-        f"<wd:Organization_Active>{_bool(v.active)}</wd:Organization_Active>"
-        f"</wd:Organization_Data>{_updated(v.entered_at)}</wd:Cost_Center_Data></wd:Cost_Center>"
-    )
-
-
 # --------------------------------------------------------------------------- operations
 
 
@@ -577,25 +167,29 @@ class Operation:
 
     ``records`` yields the scenario collection in response order (by business ID).
     ``reference_ids`` lists the (ID type, value) pairs a Request_References entry can match.
-    ``windows`` are the updated-window criteria styles it accepts: ``transaction_log``
+    ``windows`` are the updated-window criteria styles it answers: ``transaction_log``
     (Transaction_Log_Criteria_Data/Transaction_Date_Range_Data/Updated_From, Updated_Through) and
     ``flat`` (Updated_From_Date/Updated_To_Date directly under Request_Criteria); empty for none.
+    Whether a request may carry them at all is the schema's call (the tenant's version profile).
     ``document_date`` plus ``document_date_criteria`` (on-or-after, on-or-before element names)
     give the operation's document-date window, if it has one; the elements are read directly
-    under Request_Criteria and, if ``document_date_container`` is set, inside that element too.
+    under Request_Criteria and, if ``document_date_container`` is set, inside that element.
+    ``status_criteria`` maps a repeated status ``*_Reference`` of the criteria to the status ID of a
+    record it filters on (invoices by payment or document status).
     """
 
     name: str  # e.g. Get_Supplier_Invoices
     service: str  # e.g. Resource_Management
     reference_element: str  # e.g. Supplier_Invoice_Reference (in Request_References)
     records: Callable[[Scenario], Iterable[VersionedRecord[Any]]]
-    render: Callable[[_Refs, Any, bool], str]
+    render: Callable[[Refs, Any], str]
     reference_ids: Callable[[Any], Iterable[tuple[str, str]]]
     windows: frozenset[WindowStyle] = frozenset({"transaction_log", "flat"})
     document_date: Callable[[Any], date] | None = None
     document_date_criteria: tuple[str, str] | None = None
     document_date_container: str | None = None
-    # Other spellings of reference_element seen in some WSDL versions (v28 journals).
+    status_criteria: tuple[tuple[str, Callable[[Any], str]], ...] = ()
+    # Other spellings of reference_element in Request_References (v28: JournalEntryReference, ...).
     alternate_reference_elements: tuple[str, ...] = ()
 
 
@@ -605,17 +199,22 @@ OPERATIONS: tuple[Operation, ...] = (
         service="Resource_Management",
         reference_element="Supplier_Invoice_Reference",
         records=lambda scenario: scenario.supplier_invoices.values(),
-        render=_render_supplier_invoice,
+        render=render_supplier_invoice,
         reference_ids=lambda v: (("WID", v.wid), ("Supplier_Invoice_Reference_ID", v.supplier_invoice_id)),
+        windows=_TRANSACTION_LOG,  # v46 profile only (unconfirmed): not in v28's criteria
         document_date=lambda v: v.invoice_date,
         document_date_criteria=("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before"),
+        status_criteria=(
+            ("Payment_Status_Reference", lambda v: v.payment_status_id),
+            ("Invoice_Status_Reference", lambda v: v.document_status_id),
+        ),
     ),
     Operation(
         name="Get_Suppliers",
         service="Resource_Management",
         reference_element="Supplier_Reference",
         records=lambda scenario: scenario.suppliers.values(),
-        render=_render_supplier,
+        render=render_supplier,
         reference_ids=lambda v: (("WID", v.wid), ("Supplier_ID", v.supplier_id)),
         windows=_FLAT,
     ),
@@ -624,39 +223,44 @@ OPERATIONS: tuple[Operation, ...] = (
         service="Resource_Management",
         reference_element="Purchase_Order_Reference",
         records=lambda scenario: scenario.purchase_orders.values(),
-        render=_render_purchase_order,
+        render=render_purchase_order,
         reference_ids=lambda v: (("WID", v.wid), ("Purchase_Order_Reference_ID", v.purchase_order_id)),
         windows=_FLAT,
+        document_date=lambda v: v.document_date,
+        document_date_criteria=("Purchase_Order_Date_On_or_After", "Purchase_Order_Date_On_or_Before"),
     ),
     Operation(
         name="Get_Payments",
         service="Settlement_Services",
-        reference_element="Payment_Reference",
+        reference_element="Payment_WWS_Reference",
         records=lambda scenario: scenario.payments.values(),
-        render=_render_payment,
+        render=render_payment,
         reference_ids=lambda v: (("WID", v.wid), ("Payment_Reference_ID", v.payment_id)),
-        windows=_TRANSACTION_LOG,
+        windows=_TRANSACTION_LOG,  # v46 profile only (unconfirmed)
         document_date=lambda v: v.payment_date,
         # Spelled with "on_Date_Or" exactly like this in Workday's payment criteria.
         document_date_criteria=("Payment_Date_on_Date_Or_After", "Payment_Date_on_Date_Or_Before"),
         document_date_container="General_Payment_Criteria",
+        alternate_reference_elements=("Payment_Reference",),
     ),
     Operation(
         name="Get_Journals",
         service="Financial_Management",
-        reference_element="Journal_Entry_Reference",
+        reference_element="JournalEntryReference",
         records=lambda scenario: scenario.journals.values(),
-        render=_render_journal,
+        render=render_journal,
         reference_ids=lambda v: (("WID", v.wid), ("Journal_Entry_Reference_ID", v.journal_entry_id)),
         windows=_FLAT,
-        alternate_reference_elements=("JournalEntryReference",),
+        document_date=lambda v: v.accounting_date,
+        document_date_criteria=("Accounting_From_Date", "Accounting_To_Date"),
+        alternate_reference_elements=("Journal_Entry_Reference",),
     ),
     Operation(
         name="Get_Account_Sets",
         service="Financial_Management",
         reference_element="Account_Set_Reference",
         records=lambda scenario: scenario.account_sets.values(),
-        render=_render_account_set,
+        render=render_account_set,
         reference_ids=lambda v: (("WID", v.wid), ("Account_Set_ID", v.account_set_id)),
         windows=frozenset(),
     ),
@@ -665,9 +269,18 @@ OPERATIONS: tuple[Operation, ...] = (
         service="Financial_Management",
         reference_element="Cost_Center_Reference",
         records=lambda scenario: scenario.cost_centers.values(),
-        render=_render_cost_center,
+        render=render_cost_center,
         reference_ids=lambda v: (("WID", v.wid), ("Cost_Center_Reference_ID", v.cost_center_id)),
         windows=_FLAT,
+    ),
+    Operation(
+        name="Get_Payment_Terms",
+        service="Financial_Management",
+        reference_element="Payment_Term_Reference",
+        records=payment_terms,
+        render=render_payment_term,
+        reference_ids=lambda v: (("WID", v.wid), ("Payment_Terms_ID", v.payment_terms_id)),
+        windows=frozenset(),
     ),
 )
 
@@ -777,13 +390,19 @@ class _Query:
     window_style: Literal["transaction_log", "flat"] | None = None
     document_date_from: date | None = None
     document_date_to: date | None = None
+    # (criteria element, the status IDs it asks for): each must match (e.g. unpaid or partly paid).
+    statuses: tuple[tuple[str, frozenset[str]], ...] = ()
     references: tuple[tuple[str, str], ...] | None = None
     skip_non_existing: bool = False
     as_of: datetime = datetime.min.replace(tzinfo=UTC)  # always set by _parse_query
     as_of_effective_date: date | None = None
     page: int = 1
     count: int = DEFAULT_COUNT
-    include_reference: bool = True
+    # The response-group flags that are true. Include_Reference is true unless sent false; a flag
+    # that gates data (Include_Payment_Group_Data, Include_Cost_Center_Data, ...) only when sent true.
+    flags: frozenset[str] = frozenset({"Include_Reference"})
+    group_xml: str = ""  # the request's Response_Group, echoed as sent
+    echo_xml: str = ""  # the request's Request_Criteria or Request_References, echoed as sent
 
 
 def _text(element: Any, name: str) -> str | None:
@@ -813,8 +432,6 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
     if criteria is not None:
         xpath = f"{root_xpath}/wd:Request_Criteria[1]"
         log = criteria.find(_wd("Transaction_Log_Criteria_Data"))
-        if log is None:  # some WSDL versions name it without the _Data suffix
-            log = criteria.find(_wd("Transaction_Log_Criteria"))
         date_range = None if log is None else log.find(_wd("Transaction_Date_Range_Data"))
         if log is not None and "transaction_log" not in operation.windows:
             raise _unsupported_criteria(operation, etree.QName(log).localname, xpath)
@@ -835,11 +452,12 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
                 values["window_style"] = values.get("window_style", "flat")
                 values[key] = _parse_datetime(text, f"{xpath}/wd:{name}[1]")
         if operation.document_date_criteria is not None:
-            holders = [(criteria, xpath)]
             container = operation.document_date_container
-            inner = None if container is None else criteria.find(_wd(container))
-            if inner is not None:
-                holders.append((inner, f"{xpath}/wd:{container}[1]"))
+            if container is None:
+                holders = [(criteria, xpath)]
+            else:
+                inner = criteria.find(_wd(container))
+                holders = [] if inner is None else [(inner, f"{xpath}/wd:{container}[1]")]
             for holder, holder_xpath in holders:
                 for name, key in zip(
                     operation.document_date_criteria, ("document_date_from", "document_date_to"), strict=True
@@ -847,6 +465,12 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
                     text = _text(holder, name)
                     if text is not None:
                         values[key] = _parse_date(text, f"{holder_xpath}/wd:{name}[1]")
+        statuses = []
+        for name, _status in operation.status_criteria:
+            wanted = frozenset((i.text or "").strip() for r in criteria.iterfind(_wd(name)) for i in r.iterfind(_wd("ID")))
+            if wanted:
+                statuses.append((name, wanted))
+        values["statuses"] = tuple(statuses)
         start, end = values.get("updated_from"), values.get("updated_through")
         if start is not None and end is not None and start > end:
             raise validation_fault("Updated From must be on or before Updated Through", xpath=f"{xpath}")
@@ -895,11 +519,18 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
 
     response_group = request.find(_wd("Response_Group"))
     if response_group is not None:
-        text = _text(response_group, "Include_Reference")
-        if text is not None:
-            values["include_reference"] = _parse_bool(
-                text, f"{root_xpath}/wd:Response_Group[1]/wd:Include_Reference[1]"
-            )
+        flags = set(_Query.flags)
+        for flag in response_group:
+            name = etree.QName(flag).localname
+            value = _parse_bool(flag.text or "", f"{root_xpath}/wd:Response_Group[1]/wd:{name}[1]")
+            (flags.add if value else flags.discard)(name)
+        values["flags"] = frozenset(flags)
+        values["group_xml"] = _echo(response_group)
+    echoed = request.find(_wd("Request_References"))
+    if echoed is None:
+        echoed = request.find(_wd("Request_Criteria"))
+    if echoed is not None:
+        values["echo_xml"] = _echo(echoed)
 
     if "as_of" not in values:
         # "now", truncated to what the echo shows, so a client re-sending the echoed as-of on
@@ -917,44 +548,9 @@ def _unsupported_criteria(operation: Operation, element: str, xpath: str) -> _Fa
     )
 
 
-def _echo_criteria(operation: Operation, query: _Query) -> str:
-    if query.references is not None:
-        skip = ' wd:Skip_Non_Existing_Instances="1"' if query.skip_non_existing else ""
-        refs = "".join(
-            _reference(operation.reference_element, None, ((id_type, value),))
-            for id_type, value in query.references
-        )
-        return f"<wd:Request_References{skip}>{refs}</wd:Request_References>"
-    parts: list[str] = []
-    if query.window_style == "transaction_log":
-        window = ""
-        if query.updated_from is not None:
-            window += f"<wd:Updated_From>{format_datetime(query.updated_from)}</wd:Updated_From>"
-        if query.updated_through is not None:
-            window += f"<wd:Updated_Through>{format_datetime(query.updated_through)}</wd:Updated_Through>"
-        parts.append(
-            "<wd:Transaction_Log_Criteria_Data><wd:Transaction_Date_Range_Data>"
-            f"{window}</wd:Transaction_Date_Range_Data></wd:Transaction_Log_Criteria_Data>"
-        )
-    elif query.window_style == "flat":
-        if query.updated_from is not None:
-            parts.append(
-                f"<wd:Updated_From_Date>{format_datetime(query.updated_from)}</wd:Updated_From_Date>"
-            )
-        if query.updated_through is not None:
-            parts.append(f"<wd:Updated_To_Date>{format_datetime(query.updated_through)}</wd:Updated_To_Date>")
-    if operation.document_date_criteria is not None:
-        after, before = operation.document_date_criteria
-        dates = ""
-        if query.document_date_from is not None:
-            dates += f"<wd:{after}>{query.document_date_from.isoformat()}</wd:{after}>"
-        if query.document_date_to is not None:
-            dates += f"<wd:{before}>{query.document_date_to.isoformat()}</wd:{before}>"
-        container = operation.document_date_container
-        if dates and container is not None:
-            dates = f"<wd:{container}>{dates}</wd:{container}>"
-        parts.append(dates)
-    return f"<wd:Request_Criteria>{''.join(parts)}</wd:Request_Criteria>"
+def _echo(element: Any) -> str:
+    """A request element as the response echoes it: as sent (it was validated against the same type)."""
+    return str(etree.tostring(element, encoding=str, with_tail=False))
 
 
 def _select(operation: Operation, scenario: Scenario, query: _Query) -> list[Any]:
@@ -979,11 +575,16 @@ def _select(operation: Operation, scenario: Scenario, query: _Query) -> list[Any
     predicate: Callable[[Any], bool] | None = None
     document_date = operation.document_date
     low, high = query.document_date_from, query.document_date_to
-    if document_date is not None and (low is not None or high is not None):
+    getters = dict(operation.status_criteria)
+    statuses = [(getters[name], wanted) for name, wanted in query.statuses]
+    if (document_date is not None and (low is not None or high is not None)) or statuses:
 
         def predicate(v: Any) -> bool:
-            d = document_date(v)
-            return (low is None or d >= low) and (high is None or d <= high)
+            if document_date is not None:
+                d = document_date(v)
+                if (low is not None and d < low) or (high is not None and d > high):
+                    return False
+            return all(status(v) in wanted for status, wanted in statuses)
 
     return select_versions(
         records,
@@ -1082,7 +683,11 @@ class WorkdaySandbox:
         refresh_token: str = "sandbox-refresh-token",  # noqa: S107 - documented test credential
         access_token_lifetime: float = 3600.0,
         rotate_refresh_tokens: bool = False,
+        profile: str = "v28",
+        remittance_document: RemittanceDocument = "reference",
     ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown tenant version profile {profile!r}; known: {', '.join(PROFILES)}")
         self.timeline = scenario if isinstance(scenario, Timeline) else None
         self.scenario = scenario.days[0] if isinstance(scenario, Timeline) else scenario
         self.tenant = tenant
@@ -1093,7 +698,12 @@ class WorkdaySandbox:
         self._requested_port = port
         self._operations = {(op.service, op.name): op for op in operations}
         self._services = {op.service for op in operations}
-        self._references = _ReferenceCache(self.scenario)
+        # The schema the tenant validates requests against: v28 (what the public schema declares) or
+        # v46 (plus elements known only from later versions' evidence, unconfirmed).
+        self.profile = profile
+        self.schema = SchemaModel.load(profile)
+        self.remittance_document: RemittanceDocument = remittance_document
+        self._references = ReferenceCache(self.scenario, remittance_document)
         # One cache per day of a timeline: purchase orders and settlement runs are the day's own.
         self._day_references = {id(self.scenario): self._references}
         self._lock = threading.Lock()
@@ -1410,6 +1020,9 @@ class WorkdaySandbox:
                     f"Operation {operation_name} is not available in {service} {version}",
                     xpath=f"/wd:{local}[1]",
                 )
+            # A tenant refuses what its schema does not declare before it looks at the data.
+            for violation in self.schema.validate(service, operation_name, request, direction="request")[:1]:
+                raise validation_fault(violation.message, violation.detail, violation.xpath)
             injected = self._take_fault(operation_name, page, FAULT_KINDS)
             if injected is not None and injected.kind == "slow":
                 time.sleep(injected.delay)
@@ -1464,7 +1077,7 @@ class WorkdaySandbox:
         # "malformed": a well-announced 200 whose XML stops in the middle of an element.
         return _Answer(200, "text/xml; charset=utf-8", encoded[: max(1, len(encoded) // 2)], outcome=kind)
 
-    def _selection(self, operation: Operation, query: _Query) -> list[tuple[_ReferenceCache, list[Any]]]:
+    def _selection(self, operation: Operation, query: _Query) -> list[tuple[ReferenceCache, list[Any]]]:
         """What the request selects, in response order, with the reference cache to render it by."""
         if self.timeline is None:
             return [(self._references, _select(operation, self.scenario, query))]
@@ -1474,7 +1087,7 @@ class WorkdaySandbox:
             days = self.timeline.covering(query.updated_from, query.updated_through)
         if len(days) == 1:
             return [(self._day_cache(days[0]), _select(operation, days[0], query))]
-        chunks: list[tuple[_ReferenceCache, list[Any]]] = []
+        chunks: list[tuple[ReferenceCache, list[Any]]] = []
         seen: set[str] = set()  # reference collections are shared by every day: each record once
         # A reference may name a record of any day: unknown IDs are judged on the union below.
         per_day = query if query.references is None else dataclasses.replace(query, skip_non_existing=True)
@@ -1492,10 +1105,10 @@ class WorkdaySandbox:
                     )
         return chunks
 
-    def _day_cache(self, scenario: Scenario) -> _ReferenceCache:
+    def _day_cache(self, scenario: Scenario) -> ReferenceCache:
         cache = self._day_references.get(id(scenario))
         if cache is None:
-            cache = self._day_references.setdefault(id(scenario), _ReferenceCache(scenario))
+            cache = self._day_references.setdefault(id(scenario), ReferenceCache(scenario, self.remittance_document))
         return cache
 
     def _respond(self, operation: Operation, query: _Query) -> str:
@@ -1503,27 +1116,25 @@ class WorkdaySandbox:
         total = sum(len(rows) for _cache, rows in chunks)
         total_pages = math.ceil(total / query.count)
         low, high = (query.page - 1) * query.count, query.page * query.count
-        page_chunks: list[tuple[_ReferenceCache, list[Any]]] = []
+        page_chunks: list[tuple[ReferenceCache, list[Any]]] = []
         offset = 0
         for cache, rows in chunks:
             if low - offset < len(rows) and high - offset > 0:
                 page_chunks.append((cache, rows[max(0, low - offset) : high - offset]))
             offset += len(rows)
         page_rows = [row for _cache, rows in page_chunks for row in rows]
-        effective_date = query.as_of_effective_date or query.as_of.date()
+        effective_date = query.as_of_effective_date or query.as_of.astimezone(TENANT_ZONE).date()
         parts = [
             '<?xml version="1.0" encoding="UTF-8"?>',
             f'<env:Envelope xmlns:env="{SOAP_ENV_NS}"><env:Body>',
             f'<wd:{operation.name}_Response xmlns:wd="{WD_NS}" wd:version={quoteattr(self.api_version)}>',
-            _echo_criteria(operation, query),
+            query.echo_xml,
             "<wd:Response_Filter>"
-            f"<wd:As_Of_Effective_Date>{effective_date.isoformat()}</wd:As_Of_Effective_Date>"
+            f"<wd:As_Of_Effective_Date>{format_date(effective_date)}</wd:As_Of_Effective_Date>"
             f"<wd:As_Of_Entry_DateTime>{format_datetime(query.as_of)}</wd:As_Of_Entry_DateTime>"
             f"<wd:Page>{query.page}</wd:Page><wd:Count>{query.count}</wd:Count>"
             "</wd:Response_Filter>",
-            "<wd:Response_Group>"
-            f"<wd:Include_Reference>{1 if query.include_reference else 0}</wd:Include_Reference>"
-            "</wd:Response_Group>",
+            query.group_xml,
             "<wd:Response_Results>"
             f"<wd:Total_Results>{total}</wd:Total_Results><wd:Total_Pages>{total_pages}</wd:Total_Pages>"
             f"<wd:Page_Results>{len(page_rows)}</wd:Page_Results><wd:Page>{query.page}</wd:Page>"
@@ -1532,10 +1143,10 @@ class WorkdaySandbox:
         # Workday omits Response_Data entirely when there is nothing on the page.
         if page_rows:
             parts.append("<wd:Response_Data>")
-            render, include = operation.render, query.include_reference
+            render = operation.render
             for cache, rows in page_chunks:
-                refs = cache.at(query.as_of)
-                parts.extend(render(refs, row, include) for row in rows)
+                refs = cache.at(query.as_of, query.flags)
+                parts.extend(render(refs, row) for row in rows)
             parts.append("</wd:Response_Data>")
         parts.append(f"</wd:{operation.name}_Response></env:Body></env:Envelope>")
         return "".join(parts)
@@ -1679,17 +1290,8 @@ def _rest_int(text: str | None, default: int) -> int | None:
 
 
 def _organization_item(v: CostCenterVersion, base: str) -> dict[str, Any]:
-    # UNCONFIRMED: no public spec of the organizations resource was found; these names follow
-    # Workday REST's instance shape ({id, descriptor, href}) and the project's expectations.
-    return {
-        "id": v.wid,
-        "descriptor": v.name,
-        "href": f"{base}/{v.wid}",
-        "referenceID": v.cost_center_id,
-        "code": v.code,
-        "isActive": v.active,
-        "type": {"descriptor": "Cost Center"},
-    }
+    # Workday REST's documented instance shape, and nothing more: {id, descriptor, href}.
+    return {"id": v.wid, "descriptor": v.name, "href": f"{base}/{v.wid}"}
 
 
 def _expired_token_answer() -> _Answer:

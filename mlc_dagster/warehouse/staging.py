@@ -46,11 +46,7 @@ class WindowStage:
         self.amounts_missing = 0
 
     def add_page(self, rows: ColumnBuffer, lines: ColumnBuffer | None) -> None:
-        """One page as `parse.parse_page` fills buffers (or as `fastpath.read_page` carries it in them)."""
-        page = fastpath.fast_page(rows)
-        if page is not None:
-            self.add_arrow_page(page.rows, page.lines)
-            return
+        """One page's buffers (`parse.Page`): lists from `parse.parse_page`, or the fast path's Arrow tables."""
         self.add_arrow_page(_table(rows), _table(lines) if lines is not None and len(lines) else None)
 
     def add_tsv_page(self, header_tsv: bytes, lines_tsv: bytes | None, escaped: bool = False) -> None:
@@ -125,4 +121,6 @@ class WindowStage:
 
 
 def _table(buffer: ColumnBuffer) -> pa.Table:
+    if isinstance(buffer, fastpath.ArrowColumns):
+        return buffer.table  # as the fast path read it: no lists made
     return pa.table({name: pa.array(values, type=pa.string()) for name, values in buffer.columns.items()})

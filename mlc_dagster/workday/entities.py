@@ -22,7 +22,10 @@ class Field:
 
     `sources` are child element names tried in order (the first present wins); `A/B` descends into
     child `A` for its child `B`. For a `*_Reference` source, `id_type` picks the `ID` of that
-    `wd:type`, or `descriptor=True` takes `wd:Descriptor`.
+    `wd:type`, or `descriptor=True` takes `wd:Descriptor`. `reference=True` reads the `id_type` ID of
+    the record's own `*_Reference` (beside `*_Data`): where Workday puts a record's business ID when
+    its data has none (decision 5). No sources at all: Workday does not send the value; the entity's
+    load SQL fills it (a due date from payment terms, a payment status from remittances).
     """
 
     name: str
@@ -31,51 +34,112 @@ class Field:
     id_type: str | None = None
     descriptor: bool = False
     required: bool = False
+    reference: bool = False
+
+    @property
+    def derived(self) -> bool:
+        return not self.sources
 
 
 def f(name: str, type_: str, *sources: str, id_type: str | None = None, descriptor: bool = False,
-      required: bool = False) -> Field:
-    return Field(name, type_, sources, id_type, descriptor, required)
+      required: bool = False, reference: bool = False) -> Field:
+    return Field(name, type_, sources, id_type, descriptor, required, reference)
+
+
+def derived(name: str, type_: str) -> Field:
+    """A column Workday does not send, filled by the entity's load SQL (`sql/load/<entity>.sql`)."""
+    return Field(name, type_, ())
 
 
 @dataclass(frozen=True)
 class TransactionLogWindow:
-    """`Transaction_Log_Criteria_Data/Transaction_Date_Range_Data/Updated_From` and `Updated_Through`."""
+    """`Transaction_Log_Criteria_Data/Transaction_Date_Range_Data/Updated_From` and `Updated_Through`:
+    exactly the records changed in the window. Not in v28's invoice or payment criteria (only a
+    later version may have it: unconfirmed), so tenants that refuse it move to the next route."""
 
     kind: Literal["transaction_log"] = "transaction_log"
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return ("Transaction_Log_Criteria_Data", "Transaction_Date_Range_Data", "Updated_From", "Updated_Through")
 
 
 @dataclass(frozen=True)
 class UpdatedDateWindow:
-    """Flat `Updated_From_Date` / `Updated_To_Date` criteria."""
+    """Flat `Updated_From_Date` / `Updated_To_Date` criteria: the records updated in the window."""
 
     kind: Literal["updated_date"] = "updated_date"
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return ("Updated_From_Date", "Updated_To_Date")
+
+
+@dataclass(frozen=True)
+class OpenDocumentSweep:
+    """In the last window of each UTC day, on the document-date route: every document still open (by a status reference of
+    the criteria, e.g. invoices unpaid or partly paid) dated in the last `days` days, so a change to an
+    older document (approved, put on hold, re-amounted) is seen within a day though its date is long
+    past the look-back. UNCONFIRMED: the status IDs are the tenant's (`Document_Payment_Status_ID`
+    values differ by configuration); set them in `statuses`."""
+
+    element: str  # a repeated *_Reference of the request criteria, e.g. Payment_Status_Reference
+    id_type: str  # e.g. Document_Payment_Status_ID
+    statuses: tuple[str, ...]
+    days: int = 365
 
 
 @dataclass(frozen=True)
 class DocumentDateWindow:
-    """A document-date range (e.g. invoice date) plus a look-back, for tenants without the log.
-
-    `container` names the criteria element the dates sit in, when they are not directly under
-    `Request_Criteria` (payments: `General_Payment_Criteria`).
-    """
+    """A document-date range (e.g. invoice date) plus a look-back, for tenants without updated-time
+    criteria: every document dated from `lookback_days` before the window to the window's end, each
+    window. `container` names the criteria element the dates sit in, when they are not directly under
+    `Request_Criteria` (payments: `General_Payment_Criteria`). It cannot see a change to a document
+    dated before the look-back, except through `sweep`."""
 
     from_element: str
     to_element: str
     lookback_days: int = 7
     container: str | None = None
+    sweep: OpenDocumentSweep | None = None
     kind: Literal["document_date"] = "document_date"
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return tuple(e for e in (self.container, self.from_element, self.to_element) if e)
 
 
 @dataclass(frozen=True)
 class WholeCollection:
     """No window criteria: the whole collection as of the window's end (small reference data whose
-    operation offers no updated-window criteria, e.g. Get_Account_Sets)."""
+    operation offers no updated-window criteria, e.g. Get_Account_Sets, Get_Payment_Terms)."""
 
     kind: Literal["whole"] = "whole"
 
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return ()
 
-WindowCriteria = TransactionLogWindow | UpdatedDateWindow | DocumentDateWindow | WholeCollection
+
+@dataclass(frozen=True)
+class OpenDocumentsWindow:
+    """The daily sweep of a document-date route (`DocumentDateWindow.sweep`), asked as its own request."""
+
+    route: DocumentDateWindow
+    kind: Literal["open_documents"] = "open_documents"
+
+    @property
+    def sweep(self) -> OpenDocumentSweep:
+        assert self.route.sweep is not None
+        return self.route.sweep
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return (*self.route.elements, self.sweep.element)
+
+
+WindowCriteria = TransactionLogWindow | UpdatedDateWindow | DocumentDateWindow | WholeCollection | OpenDocumentsWindow
+RouteName = Literal["transaction_log", "updated_date", "document_date", "whole"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +155,10 @@ class LineSpec:
 class RestSpec:
     """A Workday REST collection (limit/offset paging) mapped onto the entity's columns.
 
-    `fields` maps column -> a dotted path in one JSON item; `query` is sent on every page.
+    `fields` maps column -> a dotted path in one JSON item; `query` is sent on every page. No entity of
+    the registry uses one today: Workday's documented REST items (`{id, descriptor, href}`) do not carry
+    what any entity requires (e.g. a cost center's Cost_Center_Reference_ID), so worktags are read over
+    SOAP only.
     """
 
     path: str  # under {WORKDAY_REST_URL}, with {tenant}: e.g. "v1/{tenant}/organizations"
@@ -106,19 +173,37 @@ class Entity:
     operation: str
     record_element: str
     cadence: Cadence
-    window: WindowCriteria
+    # How a window is asked, in order of preference: a tenant refusing one (a validation fault naming its
+    # criteria) moves the entity to the next, remembered per tenant and operation (`routes.RouteBook`).
+    routes: tuple[WindowCriteria, ...]
     id_type: str  # the business ID type in the record's reference, e.g. Supplier_Invoice_Reference_ID
     fields: tuple[Field, ...]
     lines: LineSpec | None = None
-    # Alternate windows a tenant can be switched to by configuration (name -> criteria).
-    alternate_windows: dict[str, WindowCriteria] = field(default_factory=dict)
+    # Response_Group flags sent as true: exactly those the operation's response group declares and the
+    # columns need (e.g. Include_Payment_Group_Data gates a payment's date). None declared: no group.
+    response_group: tuple[str, ...] = ("Include_Reference",)
     description: str = ""
     table_name: str = ""  # the header table, when it is not the entity's name
-    rest: RestSpec | None = None  # a REST resource that can serve this entity instead of SOAP
     # Fields whose changes between snapshots are recorded in diffs.changes (status, amount, ...).
     tracked: tuple[str, ...] = ()
     # Data-quality checks run on every loaded window: name -> description; the SQL is sql/checks/<name>.sql.
     checks: dict[str, str] = field(default_factory=dict)
+    # SQL run in a window's transaction after its rows are inserted (sql/load/<name>.sql): fills the
+    # derived fields. Parameters: $window_start.
+    load_sql: str | None = None
+    rest: RestSpec | None = None  # a REST resource that can serve this entity instead of SOAP
+
+    @property
+    def window(self) -> WindowCriteria:
+        """The preferred route."""
+        return self.routes[0]
+
+    def route(self, kind: str) -> WindowCriteria:
+        for route in self.routes:
+            if route.kind == kind:
+                return route
+        known = ", ".join(r.kind for r in self.routes)
+        raise KeyError(f"{self.name} has no window route {kind!r}; its routes: {known}")
 
     @property
     def reference_element(self) -> str:
@@ -139,13 +224,16 @@ SUPPLIER_INVOICES = Entity(
     operation="Get_Supplier_Invoices",
     record_element="Supplier_Invoice",
     cadence="transactional",
-    window=TransactionLogWindow(),
-    alternate_windows={
-        "document_date": DocumentDateWindow("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before"),
-    },
+    routes=(
+        TransactionLogWindow(),
+        DocumentDateWindow("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before", lookback_days=7,
+                           sweep=OpenDocumentSweep("Payment_Status_Reference", "Document_Payment_Status_ID",
+                                                   ("UNPAID", "PARTIALLY_PAID"))),
+    ),
     id_type="Supplier_Invoice_Reference_ID",
     description="Supplier invoices changed in the window, with their lines, as of the window's end.",
     tracked=("approval_status", "payment_status", "amount", "currency", "due_date", "supplier_id", "on_hold"),
+    load_sql="supplier_invoices",
     fields=(
         f("invoice_id", "VARCHAR", "Supplier_Invoice_ID", required=True),
         f("invoice_number", "VARCHAR", "Invoice_Number"),
@@ -153,17 +241,21 @@ SUPPLIER_INVOICES = Entity(
         f("supplier_name", "VARCHAR", "Supplier_Reference", descriptor=True),
         f("company_id", "VARCHAR", "Company_Reference", id_type="Company_Reference_ID"),
         f("invoice_date", "DATE", "Invoice_Date"),
-        f("due_date", "DATE", "Due_Date", "Due_Date_Override"),
+        # Decision 6: Due_Date_Override, else the invoice date plus its terms' Due_Days (load SQL).
+        derived("due_date", "DATE"),
         f("currency", "VARCHAR", "Currency_Reference", id_type="Currency_ID", required=True),
-        # Decision 5: Control_Amount_Total, else Gross_Invoice_Amount, else the sum of the lines.
+        # Decision 6: Control_Amount_Total, else Gross_Invoice_Amount, else the sum of the lines.
         f("amount", MONEY, "Control_Amount_Total", "Gross_Invoice_Amount"),
         f("approval_status", "VARCHAR", "Invoice_Document_Status_Reference", id_type="Document_Status_ID"),
-        f("payment_status", "VARCHAR", "Payment_Status_Reference", id_type="Document_Payment_Status_ID"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
+        # No invoice data element says whether it is paid: completed payments' remittances do (load SQL).
+        derived("payment_status", "VARCHAR"),
+        derived("updated_at", "TIMESTAMP"),  # an invoice's data has no update time in the schema
         f("on_hold", "BOOLEAN", "On_Hold"),
         f("memo", "VARCHAR", "Memo"),
         f("supplier_wid", "VARCHAR", "Supplier_Reference", id_type="WID"),
-        f("purchase_order_id", "VARCHAR", "Purchase_Order_Reference", id_type="Purchase_Order_Reference_ID"),
+        f("due_date_override", "DATE", "Due_Date_Override"),
+        f("payment_terms_id", "VARCHAR", "Payment_Terms_Reference", id_type="Payment_Terms_ID"),
+        derived("due_date_source", "VARCHAR"),  # override | invoice_terms | supplier_terms
     ),
     lines=LineSpec(
         table="supplier_invoice_lines",
@@ -177,8 +269,8 @@ SUPPLIER_INVOICES = Entity(
             f("quantity", QUANTITY, "Quantity"),
             f("unit_cost", MONEY, "Unit_Cost"),
             f("amount", MONEY, "Extended_Amount"),
-            f("ledger_account_id", "VARCHAR", "Ledger_Account_Reference", id_type="Ledger_Account_ID"),
             f("cost_center_id", "VARCHAR", "Worktags_Reference", id_type="Cost_Center_Reference_ID"),
+            f("purchase_order_line_wid", "VARCHAR", "Purchase_Order_Line_Reference", id_type="WID"),
         ),
     ),
 )
@@ -189,7 +281,10 @@ PURCHASE_ORDERS = Entity(
     operation="Get_Purchase_Orders",
     record_element="Purchase_Order",
     cadence="transactional",
-    window=UpdatedDateWindow(),
+    routes=(
+        UpdatedDateWindow(),
+        DocumentDateWindow("Purchase_Order_Date_On_or_After", "Purchase_Order_Date_On_or_Before"),
+    ),
     id_type="Purchase_Order_Reference_ID",
     description="Purchase orders changed in the window, with their goods lines, as of the window's end.",
     tracked=("status", "amount", "currency", "due_date", "supplier_id"),
@@ -203,10 +298,10 @@ PURCHASE_ORDERS = Entity(
         f("document_date", "DATE", "Document_Date"),
         f("due_date", "DATE", "Due_Date"),
         f("currency", "VARCHAR", "Currency_Reference", id_type="Currency_ID", required=True),
-        # Filled from the lines: v28's outbound PO data carries no header total.
-        f("amount", MONEY, "Total_Amount"),
+        # v28's outbound PO data carries no header total: the sum of the lines (at load).
+        derived("amount", MONEY),
         f("memo", "VARCHAR", "Memo"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
+        derived("updated_at", "TIMESTAMP"),
     ),
     lines=LineSpec(
         table="purchase_order_lines",
@@ -230,17 +325,21 @@ PAYMENTS = Entity(
     operation="Get_Payments",
     record_element="Payment",
     cadence="transactional",
-    window=TransactionLogWindow(),
-    alternate_windows={
-        "document_date": DocumentDateWindow("Payment_Date_on_Date_Or_After", "Payment_Date_on_Date_Or_Before",
-                                            container="General_Payment_Criteria"),
-    },
+    routes=(
+        TransactionLogWindow(),
+        DocumentDateWindow("Payment_Date_on_Date_Or_After", "Payment_Date_on_Date_Or_Before", lookback_days=3,
+                           container="General_Payment_Criteria"),
+    ),
     id_type="Payment_Reference_ID",
+    # Payment_Group_Data (the payment date) only comes with its flag.
+    response_group=("Include_Reference", "Include_Payment_Group_Data"),
     description="Supplier payments changed in the window, with their remittance lines to invoices.",
     tracked=("status", "amount", "currency", "payment_date", "supplier_id"),
     fields=(
-        f("payment_id", "VARCHAR", "Payment_ID", required=True),
-        f("payment_date", "DATE", "Payment_Group_Data/Payment_Date", "Payment_Date"),
+        # Payment_WWS_Data has no ID element: the business ID is in the record's Payment_Reference.
+        f("payment_id", "VARCHAR", "Payment_Reference", id_type="Payment_Reference_ID", reference=True,
+          required=True),
+        f("payment_date", "DATE", "Payment_Group_Data/Payment_Date"),
         f("settlement_run_id", "VARCHAR", "Settlement_Run_Reference", id_type="Settlement_Run_ID"),
         f("status", "VARCHAR", "Payment_Status"),
         f("reference_number", "VARCHAR", "Payment_Reference_Number"),
@@ -249,7 +348,7 @@ PAYMENTS = Entity(
         f("company_id", "VARCHAR", "Company_Reference", id_type="Company_Reference_ID"),
         f("supplier_id", "VARCHAR", "Receiving_Party_Reference", id_type="Supplier_ID"),
         f("supplier_name", "VARCHAR", "Receiving_Party_Reference", descriptor=True),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
+        derived("updated_at", "TIMESTAMP"),
     ),
     lines=LineSpec(
         table="payment_remittances",
@@ -257,8 +356,9 @@ PAYMENTS = Entity(
         fields=(
             f("document_type", "VARCHAR", "Document_Remittance_Data/Document_Type"),
             f("document_id", "VARCHAR", "Document_Remittance_Data/Document_ID"),
+            # v28's Document_Reference is a string, not a reference; tenants fill it or Document_ID.
             f("invoice_id", "VARCHAR", "Document_Remittance_Data/Document_Reference",
-              id_type="Supplier_Invoice_Reference_ID"),
+              "Document_Remittance_Data/Document_ID"),
             f("document_date", "DATE", "Document_Remittance_Data/Document_Date"),
             f("total_payable", MONEY, "Document_Remittance_Data/Total_Payable_Amount"),
             f("amount_paid", MONEY, "Document_Remittance_Data/Amount_Paid"),
@@ -274,11 +374,14 @@ JOURNAL_ENTRIES = Entity(
     operation="Get_Journals",
     record_element="Journal_Entry",
     cadence="transactional",
-    window=UpdatedDateWindow(),
-    id_type="Journal_Entry_Reference_ID",
+    routes=(UpdatedDateWindow(), DocumentDateWindow("Accounting_From_Date", "Accounting_To_Date")),
+    id_type="Accounting_Journal_ID",
+    # Journal_Entry_Response_Group declares only Include_Attachment_Data: no group is sent.
+    response_group=(),
     description="Journal entries changed in the window, with their lines, as of the window's end.",
     tracked=("status", "total_debits", "total_credits", "accounting_date"),
     checks={"journals_balance": "Every journal in the window has line debits equal to line credits."},
+    load_sql="journal_entries",
     fields=(
         f("journal_id", "VARCHAR", "Journal_Number", required=True),
         f("status", "VARCHAR", "Journal_Status_Reference", id_type="Journal_Entry_Status_ID"),
@@ -289,8 +392,10 @@ JOURNAL_ENTRIES = Entity(
         f("memo", "VARCHAR", "Memo"),
         f("total_debits", MONEY, "Total_Ledger_Debits"),
         f("total_credits", MONEY, "Total_Ledger_Credits"),
-        f("intercompany", "BOOLEAN", "Intercompany_Journal"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime", "Last_Updated_Date"),
+        # Only a criteria flag in the schema: a journal whose lines post to another company (load SQL).
+        derived("intercompany", "BOOLEAN"),
+        f("updated_at", "TIMESTAMP", "Last_Updated_Date"),
+        f("created_at", "TIMESTAMP", "Creation_Date"),
     ),
     lines=LineSpec(
         table="journal_lines",
@@ -314,9 +419,10 @@ SUPPLIERS = Entity(
     operation="Get_Suppliers",
     record_element="Supplier",
     cadence="reference",
-    window=UpdatedDateWindow(),
+    routes=(UpdatedDateWindow(),),
     id_type="Supplier_ID",
     description="Suppliers changed during the day, as of the day's end.",
+    load_sql="suppliers",
     fields=(
         f("supplier_id", "VARCHAR", "Supplier_ID", required=True),
         f("name", "VARCHAR", "Supplier_Name"),
@@ -324,7 +430,28 @@ SUPPLIERS = Entity(
         f("currency", "VARCHAR", "Currency_Reference", id_type="Currency_ID"),
         f("payment_terms_id", "VARCHAR", "Payment_Terms_Reference", id_type="Payment_Terms_ID"),
         f("status", "VARCHAR", "Supplier_Status_Data/Status_Reference", id_type="Business_Entity_Status_Value_ID"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
+        derived("updated_at", "TIMESTAMP"),
+    ),
+)
+
+PAYMENT_TERMS = Entity(
+    name="payment_terms",
+    service="Financial_Management",
+    operation="Get_Payment_Terms",
+    record_element="Payment_Term",
+    cadence="reference",
+    routes=(WholeCollection(),),
+    id_type="Payment_Terms_ID",
+    description="Payment terms (due days, discounts): most invoices' due dates come from them.",
+    load_sql="payment_terms",
+    fields=(
+        f("payment_terms_id", "VARCHAR", "Payment_Terms_ID", required=True),
+        f("name", "VARCHAR", "Payment_Terms_Name"),
+        f("due_days", "INTEGER", "Due_Days"),
+        f("discount_days", "INTEGER", "Payment_Discount_Days"),
+        f("discount_percent", "DECIMAL(9,4)", "Payment_Discount_Percent"),
+        f("grace_days", "INTEGER", "Grace_Days"),
+        derived("updated_at", "TIMESTAMP"),
     ),
 )
 
@@ -334,14 +461,14 @@ LEDGER_ACCOUNTS = Entity(
     operation="Get_Account_Sets",
     record_element="Account_Set",
     cadence="reference",
-    window=WholeCollection(),
+    routes=(WholeCollection(),),
     id_type="Account_Set_ID",
     table_name="account_sets",
     description="The chart of accounts: every account set with its ledger accounts, as of the day's end.",
     fields=(
         f("account_set_id", "VARCHAR", "Account_Set_ID", required=True),
         f("name", "VARCHAR", "Account_Set_Name"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
+        derived("updated_at", "TIMESTAMP"),
     ),
     lines=LineSpec(
         table="ledger_accounts",
@@ -361,28 +488,24 @@ WORKTAGS = Entity(
     operation="Get_Cost_Centers",
     record_element="Cost_Center",
     cadence="reference",
-    window=UpdatedDateWindow(),
+    routes=(UpdatedDateWindow(),),
     id_type="Cost_Center_Reference_ID",
+    # Cost_Center_Data comes only with its flag (whether an unsent flag means false is not known).
+    response_group=("Include_Reference", "Include_Cost_Center_Data"),
     description="Cost-center worktags changed during the day, as of the day's end.",
     fields=(
         f("worktag_id", "VARCHAR", "Organization_Data/ID", required=True),
         f("name", "VARCHAR", "Organization_Data/Organization_Name"),
         f("code", "VARCHAR", "Organization_Data/Organization_Code"),
         f("active", "BOOLEAN", "Organization_Data/Organization_Active"),
-        f("updated_at", "TIMESTAMP", "Last_Updated_DateTime"),
-    ),
-    # Lighter read over REST (MLC_REST_ENTITIES=worktags): the whole list, 100 a page.
-    rest=RestSpec(
-        path="v1/{tenant}/organizations",
-        query={"type": "Cost_Center"},
-        fields={"wid": "id", "worktag_id": "referenceID", "name": "descriptor", "code": "code",
-                "active": "isActive"},
+        derived("updated_at", "TIMESTAMP"),
     ),
 )
 
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (SUPPLIERS, SUPPLIER_INVOICES, PURCHASE_ORDERS, PAYMENTS, JOURNAL_ENTRIES, LEDGER_ACCOUNTS, WORKTAGS)
+    for e in (SUPPLIERS, PAYMENT_TERMS, SUPPLIER_INVOICES, PURCHASE_ORDERS, PAYMENTS, JOURNAL_ENTRIES, LEDGER_ACCOUNTS,
+              WORKTAGS)
 }
 
 

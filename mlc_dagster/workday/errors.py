@@ -10,6 +10,7 @@ class WorkdayError(Exception):
 
     def __init__(self, message: str, *, request: str = "") -> None:
         self.request = request
+        self.message = message  # without the request
         super().__init__(f"{message} [{request}]" if request else message)
 
 

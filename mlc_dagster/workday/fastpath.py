@@ -54,7 +54,17 @@ import pyarrow.csv as pacsv
 from lxml import etree
 
 from .entities import Entity, Field
-from .parse import WD, ColumnBuffer, GuardedStream, PageResult, header_names, line_names, parse_page
+from .parse import (
+    WD,
+    ColumnBuffer,
+    GuardedStream,
+    Page,
+    PageResult,
+    header_names,
+    line_names,
+    new_buffers,
+    parse_page,
+)
 
 TAB, LF, CR = "\ue000", "\ue001", "\ue002"  # what \t, \n and \r become in an escaped page
 _FOREIGN = "\ue003"  # a value of an escaped page held one of the three above: refuse the page
@@ -112,7 +122,12 @@ def _emit_field(spec: Field, escape: bool) -> str:
             return f'<xsl:for-each select="({path})[1]">{_xml(DESCRIPTOR_MARK)}{_emit(".", escape)}</xsl:for-each>'
         return _emit(path, escape)
 
+    if spec.reference:
+        # The record's own reference, beside the data element the row is read in.
+        return one(f"../{_name(spec.sources[0])}/*[@wd:type='{_name(spec.id_type or '')[3:]}'][1]/{_TEXT}")
     paths = [_source_path(source, spec, alternatives=len(spec.sources) > 1) for source in spec.sources]
+    if not paths:
+        return ""  # derived: Workday does not send it, the load fills it
     if len(paths) == 1:
         return one(paths[0])
     return "<xsl:choose>" + "".join(f'<xsl:when test="{p}">{one(p)}</xsl:when>' for p in paths) + "</xsl:choose>"
@@ -366,56 +381,38 @@ class _Body(io.BytesIO, GuardedStream):
     32 KB, about 8% of parse_page's time on the sandbox's pages."""
 
 
-class _ArrowColumns(ColumnBuffer):
-    """A ColumnBuffer whose lists are made from the fast path's Arrow table only if someone asks for them.
+class ArrowColumns(ColumnBuffer):
+    """A page's column buffer as the fast path reads it: its Arrow `table`, which the stage writes as it
+    is; the lists (`columns`) are made from it only when asked for (a CollectingSink: tests, small reads).
+    Read-only."""
 
-    The stage writes the Arrow table as it is; a CollectingSink (tests, small reads) gets the lists."""
+    def __init__(self, table: pa.Table) -> None:
+        self.names = tuple(table.column_names)
+        self.table = table
+        self._lists: dict[str, list[Any]] | None = None
 
-    @property  # type: ignore[override]
-    def columns(self) -> dict[str, list[Any]]:
-        table = self.__dict__.pop("_table", None)
-        if table is not None:
-            self.__dict__["columns"] = {name: table.column(name).to_pylist() for name in self.names}
-        return self.__dict__["columns"]  # type: ignore[no-any-return]
-
-    @columns.setter
-    def columns(self, value: dict[str, list[Any]]) -> None:
-        self.__dict__["columns"] = value
+    @property
+    def columns(self) -> dict[str, list[Any]]:  # type: ignore[override]
+        if self._lists is None:
+            self._lists = {name: self.table.column(name).to_pylist() for name in self.names}
+        return self._lists
 
     def __len__(self) -> int:
-        table = self.__dict__.get("_table")
-        return table.num_rows if table is not None else super().__len__()
+        return int(self.table.num_rows)
 
 
-def _attach(buffer: ColumnBuffer, table: pa.Table, page: FastPage) -> None:
-    # fetch_window owns the buffers and hands them to its sink: the page travels inside them.
-    buffer.__class__ = _ArrowColumns
-    buffer.__dict__["_table"] = table
-    buffer.__dict__["fast_page"] = page
-
-
-def fast_page(rows: ColumnBuffer) -> FastPage | None:
-    """The fast path's tables behind `rows`, if `read_page` read it that way."""
-    page = rows.__dict__.get("fast_page")
-    return page if isinstance(page, FastPage) else None
-
-
-def read_page(body: bytes, entity: Entity, rows: ColumnBuffer, lines: ColumnBuffer | None,
-              xslt: bool | None = None) -> PageResult:
-    """Read one whole response body into the buffers: `parse_page` from memory, or (`xslt`, default
-    `ENABLED`) the XSLT fast path, with parse_page for the pages it refuses. Both give the same rows.
+def read_page(body: bytes, entity: Entity, xslt: bool | None = None) -> Page:
+    """One whole response body read: by `parse_page` from memory, or (`xslt`, default `ENABLED`) by the
+    XSLT fast path (its buffers `ArrowColumns`), with parse_page for the pages it refuses. Both give
+    the same rows.
 
     Measured on the sandbox's invoices (2 vCPUs, CPU time for 11k invoices): parse_page plus the Arrow
     conversion the stage then does ~0.85-0.95 s, the XSLT route ~0.83-0.85 s, Arrow columns included.
     Raises what parse_page raises (`etree.XMLSyntaxError`, `WorkdayDataError`)."""
-    if len(rows) or (lines is not None and len(lines)):
-        raise ValueError("read_page fills empty buffers")
     # The guard's prolog check (a DTD is refused unparsed), on the head of the body: the rest is lxml's.
     GuardedStream(io.BytesIO(body), limit=None).read(_GUARDED_HEAD)
-    page = transform_page(body, entity) if (ENABLED if xslt is None else xslt) else None
-    if page is None:
-        return parse_page(_Body(body), entity, rows, lines)
-    _attach(rows, page.rows, page)
-    if lines is not None and page.lines is not None:
-        _attach(lines, page.lines, page)
-    return page.result
+    fast = transform_page(body, entity) if (ENABLED if xslt is None else xslt) else None
+    if fast is None:
+        rows, lines = new_buffers(entity)
+        return Page(rows, lines, parse_page(_Body(body), entity, rows, lines))
+    return Page(ArrowColumns(fast.rows), None if fast.lines is None else ArrowColumns(fast.lines), fast.result)

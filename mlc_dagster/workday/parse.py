@@ -132,6 +132,18 @@ class ColumnBuffer:
         return [dict(zip(self.names, values, strict=True)) for values in zip(*self.columns.values(), strict=True)]
 
 
+@dataclass
+class Page:
+    """One response page as read: what a page sink is given (`add_page(page.rows, page.lines)`).
+
+    `rows` and `lines` are column buffers; the fast path's are `fastpath.ArrowColumns`, whose Arrow
+    `table` a sink may take as it is (the stage does) instead of the lists."""
+
+    rows: ColumnBuffer
+    lines: ColumnBuffer | None
+    result: PageResult
+
+
 def header_names(entity: Entity) -> tuple[str, ...]:
     return tuple(spec.name for spec in entity.fields) + ("wid",)
 
@@ -156,6 +168,8 @@ class _Plan:
         self.width = 0
         for column, spec in enumerate(fields):
             self.width = column + 1
+            if spec.reference:
+                continue  # read from the record's reference by RecordPlan
             for priority, source in enumerate(spec.sources):
                 outer, _, inner = source.partition("/")
                 if inner:
@@ -251,6 +265,8 @@ class RecordPlan:
         self.header = _Plan(entity.fields, entity.lines.element if entity.lines else None)
         self.lines = _Plan(entity.lines.fields) if entity.lines else None
         self.required = [(i, spec) for i, spec in enumerate(entity.fields) if spec.required]
+        # Columns read from the record's own *_Reference: (column, ID type).
+        self.from_reference = [(i, spec.id_type) for i, spec in enumerate(entity.fields) if spec.reference]
         self.line_required = [(i, spec) for i, spec in enumerate(entity.lines.fields) if spec.required] \
             if entity.lines else []
 
@@ -258,6 +274,7 @@ class RecordPlan:
         entity = self.entity
         wid = business_id = None
         data = None
+        reference_ids: dict[str, str | None] = {}
         for child in record:
             tag = child.tag
             if tag == self.reference_tag:
@@ -267,6 +284,8 @@ class RecordPlan:
                         wid = (ident.text or "").strip()
                     elif kind == entity.id_type:
                         business_id = (ident.text or "").strip()
+                    if kind is not None and kind not in reference_ids:  # first ID of each type
+                        reference_ids[kind] = (ident.text or "").strip() or None
             elif tag == self.data_tag and data is None:
                 data = child
         where = f"{entity.operation} record {business_id or wid or '(no id)'}"
@@ -279,6 +298,8 @@ class RecordPlan:
         priorities = [0] * width
         line_elements: list[Any] | None = [] if self.lines is not None else None
         self.header.fill(data, values, priorities, line_elements)
+        for column, id_type in self.from_reference:
+            values[column] = reference_ids.get(id_type)
         for column, spec in self.required:
             if values[column] is None:
                 raise WorkdayDataError(f"{where}: required field {spec.name} ({'/'.join(spec.sources)}) is missing")

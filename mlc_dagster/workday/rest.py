@@ -154,7 +154,9 @@ class WorkdayRestClient:
                      sink: PageSink | None = None) -> WindowResult:
         """The whole REST collection (Workday's REST resources offer no updated-since filter)."""
         if entity.rest is None:
-            raise WorkdayConfigError(f"{entity.name} has no REST resource; read it over SOAP")
+            raise WorkdayConfigError(
+                f"{entity.name} cannot be read over REST: Workday's REST items ({{id, descriptor, href}}) lack "
+                f"what its columns need; remove it from MLC_REST_ENTITIES (it is read over SOAP)")
         started = time.monotonic()
         spec = entity.rest
         sink = sink if sink is not None else CollectingSink(entity)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import itertools
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -24,7 +22,14 @@ from lxml import etree
 from zeep.wsse.username import UsernameToken
 
 from . import fastpath
-from .entities import DocumentDateWindow, Entity, TransactionLogWindow, UpdatedDateWindow, WindowCriteria
+from .entities import (
+    DocumentDateWindow,
+    Entity,
+    OpenDocumentsWindow,
+    TransactionLogWindow,
+    UpdatedDateWindow,
+    WindowCriteria,
+)
 from .errors import (
     WorkdayAuthenticationError,
     WorkdayConfigError,
@@ -35,7 +40,8 @@ from .errors import (
     WorkdayTransientError,
     WorkdayValidationError,
 )
-from .parse import MAX_RESPONSE_BYTES, WD, ColumnBuffer, GuardedStream, new_buffers
+from .parse import MAX_RESPONSE_BYTES, WD, ColumnBuffer, GuardedStream, Page, new_buffers
+from .readahead import ReadAhead
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_PAGE_SIZE = 999
@@ -212,19 +218,29 @@ class WorkdaySoapClient:
             request_criteria = sub(request, "Request_Criteria")
             sub(request_criteria, "Updated_From_Date", _iso(start))
             sub(request_criteria, "Updated_To_Date", _iso(end))
-        elif isinstance(criteria, DocumentDateWindow):
-            first = (start - timedelta(days=criteria.lookback_days)).date()
+        elif isinstance(criteria, DocumentDateWindow | OpenDocumentsWindow):
+            route = criteria.route if isinstance(criteria, OpenDocumentsWindow) else criteria
+            days = criteria.sweep.days if isinstance(criteria, OpenDocumentsWindow) else route.lookback_days
             holder = sub(request, "Request_Criteria")
-            if criteria.container:
-                holder = sub(holder, criteria.container)
-            sub(holder, criteria.from_element, first.isoformat())
-            sub(holder, criteria.to_element, end.date().isoformat())
+            if route.container:
+                holder = sub(holder, route.container)
+            sub(holder, route.from_element, (start - timedelta(days=days)).date().isoformat())
+            # A tenant's calendar day can be a day ahead of UTC's (east of Greenwich): one day more.
+            sub(holder, route.to_element, (end + timedelta(days=1)).date().isoformat())
+            if isinstance(criteria, OpenDocumentsWindow):
+                # After the dates in every criteria type that has both (schema order).
+                for status in criteria.sweep.statuses:
+                    ident = sub(sub(holder, criteria.sweep.element), "ID", status)
+                    ident.set(etree.QName(WD, "type"), criteria.sweep.id_type)
         # WholeCollection: no criteria element at all.
         response_filter = sub(request, "Response_Filter")
         sub(response_filter, "As_Of_Entry_DateTime", _iso(as_of))
         sub(response_filter, "Page", str(page))
         sub(response_filter, "Count", str(self.page_size))
-        sub(sub(request, "Response_Group"), "Include_Reference", "true")
+        if entity.response_group:  # only the flags the operation's response group declares (registry row)
+            group = sub(request, "Response_Group")
+            for flag in entity.response_group:
+                sub(group, flag, "true")
 
         UsernameToken(self.username, self._password).apply(env, {})
         security = env.find(f"{{{SOAP_ENV}}}Header/*")
@@ -248,38 +264,61 @@ class WorkdaySoapClient:
         as_of = as_of or min(end, datetime.now(UTC))
         sink = sink if sink is not None else CollectingSink(entity)
         stats = PollStats()
-        first_rows, first_lines = new_buffers(entity)
-        later = _LaterPages(self, entity, criteria, start, end, as_of)
+        later: ReadAhead[int, tuple[Page, PollStats]] | None = None
+        hinted: int | None = None
 
         def page_count_hint(body: bytes) -> None:
             # Pages 2..N start while page 1 is still being parsed, instead of after it (at 11k invoices a
             # page's parse is ~85 ms of one core, with the other idle).
+            nonlocal later, hinted
             hint = _PAGE_COUNT_HINT.search(body, 0, _HINT_HEAD)
-            if hint:
-                later.start(int(hint.group(1)))
+            if hint and later is None:  # once: not again when page 1 is retried
+                hinted = int(hint.group(1))
+                later = self._later_pages(entity, criteria, start, end, as_of, hinted, stats)
 
         try:
-            first = self._fetch_page_with_retry(entity, criteria, start, end, as_of, 1, first_rows, first_lines,
-                                                stats, xslt=self._fast, on_body=page_count_hint)
-            if later.total != first.total_pages:  # no hint, or a wrong one: start over with the parsed count
-                later.close(stats)
-                later = _LaterPages(self, entity, criteria, start, end, as_of)
-                later.start(first.total_pages)
+            first = self._fetch_page_with_retry(entity, criteria, start, end, as_of, 1, stats, xslt=self._fast,
+                                                on_body=page_count_hint)
+            if later is None or hinted != first.result.total_pages:
+                # No hint, or a wrong one: start over with the parsed count.
+                if later is not None:
+                    later.close()
+                later = self._later_pages(entity, criteria, start, end, as_of, first.result.total_pages, stats)
             records = 0
-            for rows, lines in itertools.chain([(first_rows, first_lines)], later.pages(stats)):
-                sink.add_page(rows, lines)
-                records += len(rows)
+            for page, page_stats in itertools.chain([(first, PollStats())], later):
+                stats.add(page_stats)
+                sink.add_page(page.rows, page.lines)
+                records += len(page.rows)
                 stats.pages += 1
+            if later.failure is not None:
+                raise later.failure
         finally:
-            later.close(stats)
+            if later is not None:
+                later.close()
         stats.seconds = time.monotonic() - started
         return WindowResult(records=records, stats=stats, as_of=as_of, sink=sink)
 
+    def _later_pages(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
+                     as_of: datetime, total: int, stats: PollStats) -> ReadAhead[int, tuple[Page, PollStats]]:
+        """Pages 2..`total` of one window, fetched and read by `parallel_pages` threads and handed out in
+        order; at most two pages per thread are read ahead, so memory stays a few pages whatever the
+        window's size. Closed, it leaves nothing running behind (a page under way is not retried) and
+        the calls of the pages read in vain count in `stats`."""
+
+        def read(number: int) -> tuple[Page, PollStats]:
+            page_stats = PollStats()
+            page = self._fetch_page_with_retry(entity, criteria, start, end, as_of, number, page_stats,
+                                               xslt=self._fast, stopped=pages.stopped)
+            return page, page_stats
+
+        pages = ReadAhead(range(2, total + 1), read, ahead=2 * self.parallel_pages, threads=self.parallel_pages,
+                          discard=lambda done: stats.add(done[1]), name="workday-page")
+        return pages.start()
+
     def _fetch_page_with_retry(self, entity: Entity, criteria: WindowCriteria, start: datetime,
-                               end: datetime, as_of: datetime, page: int, rows: ColumnBuffer,
-                               lines: ColumnBuffer | None, stats: PollStats, xslt: bool | None = None,
-                               on_body: Callable[[bytes], None] | None = None,
-                               stopped: Callable[[], bool] | None = None) -> Any:
+                               end: datetime, as_of: datetime, page: int, stats: PollStats,
+                               xslt: bool | None = None, on_body: Callable[[bytes], None] | None = None,
+                               stopped: Callable[[], bool] | None = None) -> Page:
         described = (f"{entity.service}/{entity.operation} page {page}, window {_iso(start)}..{_iso(end)}, "
                      f"user {self.username}")
         deadline = time.monotonic() + self.retry.total_seconds
@@ -287,21 +326,16 @@ class WorkdaySoapClient:
         while True:
             attempt += 1
             try:
-                return self._fetch_page(entity, criteria, start, end, as_of, page, rows, lines, stats, described,
-                                        xslt, on_body)
+                return self._fetch_page(entity, criteria, start, end, as_of, page, stats, described, xslt, on_body)
             except WorkdayTransientError as exc:
                 if stopped is not None and stopped():
                     raise  # nobody waits for this page any more (another failed, or it was read ahead in vain)
-                # Whatever part of the page was parsed is thrown away before the retry.
-                _truncate(rows, 0)
-                if lines is not None:
-                    _truncate(lines, 0)
+                # Each attempt reads into new buffers: nothing of a failed one is kept.
                 self._sleep(self.retry.after_failure(exc, attempt, deadline, stats, described))
 
     def _fetch_page(self, entity: Entity, criteria: WindowCriteria, start: datetime, end: datetime,
-                    as_of: datetime, page: int, rows: ColumnBuffer, lines: ColumnBuffer | None,
-                    stats: PollStats, described: str, xslt: bool | None = None,
-                    on_body: Callable[[bytes], None] | None = None) -> Any:
+                    as_of: datetime, page: int, stats: PollStats, described: str, xslt: bool | None = None,
+                    on_body: Callable[[bytes], None] | None = None) -> Page:
         payload = self.build_request(entity, criteria, start, end, as_of, page)
         stats.api_calls += 1
         try:
@@ -330,7 +364,7 @@ class WorkdaySoapClient:
                 body = b"".join(chunks)
                 if on_body is not None:
                     on_body(body)
-                return fastpath.read_page(body, entity, rows, lines, xslt=xslt)
+                return fastpath.read_page(body, entity, xslt=xslt)
             except etree.XMLSyntaxError as exc:
                 raise WorkdayTransientError(f"malformed XML in the response: {exc}", request=described) from None
             except (requests.RequestException, OSError) as exc:
@@ -348,70 +382,6 @@ class WorkdaySoapClient:
                 raise
             finally:
                 stats.bytes += stream.count
-
-
-class _LaterPages:
-    """Pages 2..N of one window, fetched and read by the client's `parallel_pages` threads and handed out
-    in order; at most two pages per thread are read ahead, so memory stays a few pages whatever the
-    window's size. `start(N)` may come early, from a hint; `close` leaves nothing running behind."""
-
-    def __init__(self, client: WorkdaySoapClient, entity: Entity, criteria: WindowCriteria, start: datetime,
-                 end: datetime, as_of: datetime) -> None:
-        self._client, self._entity, self._criteria = client, entity, criteria
-        self._start, self._end, self._as_of = start, end, as_of
-        self.total: int | None = None
-        self._numbers: Iterator[int] = iter(())
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[tuple[ColumnBuffer, ColumnBuffer | None, PollStats]]] = []
-        self._stop = threading.Event()
-
-    def start(self, total: int) -> None:
-        if self.total is not None:
-            return
-        self.total = total
-        if total < 2:
-            return
-        self._numbers = iter(range(2, total + 1))
-        self._pool = ThreadPoolExecutor(self._client.parallel_pages, thread_name_prefix="workday-page")
-        self._submit(2 * self._client.parallel_pages)
-
-    def _submit(self, count: int) -> None:
-        assert self._pool is not None
-        for page in itertools.islice(self._numbers, count):
-            self._pending.append(self._pool.submit(self._read, page))
-
-    def _read(self, page: int) -> tuple[ColumnBuffer, ColumnBuffer | None, PollStats]:
-        page_stats = PollStats()
-        rows, lines = new_buffers(self._entity)
-        self._client._fetch_page_with_retry(self._entity, self._criteria, self._start, self._end, self._as_of,
-                                            page, rows, lines, page_stats, xslt=self._client._fast,
-                                            stopped=self._stop.is_set)
-        return rows, lines, page_stats
-
-    def pages(self, stats: PollStats) -> Iterator[tuple[ColumnBuffer, ColumnBuffer | None]]:
-        while self._pending:
-            rows, lines, page_stats = self._pending.pop(0).result()
-            stats.add(page_stats)
-            self._submit(1)
-            yield rows, lines
-
-    def close(self, stats: PollStats) -> None:
-        """Cancel what has not started, wait for what has (no more retries); the calls made count in `stats`."""
-        self._stop.set()
-        for future in self._pending:
-            future.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        for future in self._pending:
-            if not future.cancelled() and future.exception() is None:
-                stats.add(future.result()[2])
-        self._pending = []
-
-
-def _truncate(buffer: ColumnBuffer, length: int) -> None:
-    for values in buffer.columns.values():
-        del values[length:]
 
 
 def _read_limited(response: requests.Response, limit: int = 1 << 20) -> bytes:

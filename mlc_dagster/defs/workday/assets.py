@@ -8,18 +8,17 @@ month's backfill (bench/backfill.py).
 """
 
 
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 import dagster as dg
 
 from ...warehouse import Warehouse, WindowStage
 from ...workday.entities import ENTITIES, Entity
 from ...workday.errors import WorkdayTransientError
-from ...workday.rest import WorkdayRestClient
-from ...workday.soap import WindowResult, WorkdaySoapClient
+from ...workday.readahead import ReadAhead
+from ...workday.soap import PageSink, WindowResult
 from ..partitions import REFERENCE, TRANSACTIONAL
 from ..resources import WarehouseResource, WorkdayResource
 
@@ -99,7 +98,7 @@ def build_entity_asset(entity: Entity) -> dg.AssetsDefinition:
 
         keys = list(context.partition_keys)
         try:
-            with WindowFetcher(entity, workday.reader(entity), store,
+            with fetch_windows(entity, workday.reader(entity), store,
                                [(key, partitions.time_window_for_partition_key(key)) for key in keys]) as fetcher:
                 for item in fetcher:
                     staged.append(item)
@@ -149,67 +148,36 @@ class Fetched:
     stage: WindowStage
 
 
-class WindowFetcher:
-    """Fetches a run's windows ahead of their loads, FETCH_THREADS at a time and at most
+class WindowReader(Protocol):
+    """What reads a window: the SOAP client with its route negotiated (`RoutedReader`), or REST."""
+
+    def fetch_window(self, entity: Entity, start: datetime, end: datetime, *,
+                     sink: PageSink | None = None) -> WindowResult: ...
+
+
+def fetch_windows(entity: Entity, reader: WindowReader, store: Warehouse,
+                  windows: list[tuple[str, dg.TimeWindow]]) -> ReadAhead[tuple[str, dg.TimeWindow], Fetched]:
+    """A run's windows fetched ahead of their loads, FETCH_THREADS at a time and at most
     FETCH_AHEAD_WINDOWS ahead, each into its own finished stage: Workday answering, pages being parsed
     and the previous windows' loads into DuckDB overlap (lxml, sockets and DuckDB release the
     interpreter lock for most of their work). Iterating yields the windows in order; the first
-    failure ends the iteration and is kept in `failure` (every window before it has been yielded)."""
+    failure ends the iteration and is kept in `failure` (every window before it has been yielded).
+    On exit, windows not started are dropped; one under way (its own retries included) is not waited
+    for: its stage is deleted when it ends."""
 
-    def __init__(self, entity: Entity, client: WorkdaySoapClient | WorkdayRestClient, store: Warehouse,
-                 windows: list[tuple[str, dg.TimeWindow]]) -> None:
-        self.entity, self.client, self.store = entity, client, store
-        self.failure: BaseException | None = None
-        self._todo = iter(windows)
-        self._pending: deque[Future[Fetched]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix=f"fetch-{entity.name}")
-
-    def _fetch(self, key: str, window: dg.TimeWindow) -> Fetched:
-        stage = self.store.stage(self.entity)
+    def fetch(item: tuple[str, dg.TimeWindow]) -> Fetched:
+        key, window = item
+        stage = store.stage(entity)
         try:
-            result = self.client.fetch_window(self.entity, window.start, window.end, sink=stage)
+            result = reader.fetch_window(entity, window.start, window.end, sink=stage)
             stage.finish()  # its Parquet files complete, outside the warehouse's lock
         except BaseException:
             stage.close()
             raise
         return Fetched(key, window, result, stage)
 
-    def _submit(self) -> None:
-        following = next(self._todo, None)
-        if following is not None:
-            self._pending.append(self._pool.submit(self._fetch, *following))
+    return ReadAhead(windows, fetch, ahead=FETCH_AHEAD_WINDOWS, threads=FETCH_THREADS,
+                     discard=lambda fetched: fetched.stage.close(), name=f"fetch-{entity.name}", wait=False)
 
-    def idle(self) -> bool:
-        """The next window is not fetched yet: a good moment to load what is staged."""
-        return not self._pending or not self._pending[0].done()
-
-    def __iter__(self) -> Iterator[Fetched]:
-        while self._pending:
-            future = self._pending.popleft()
-            try:
-                item = future.result()
-            except BaseException as exc:
-                self.failure = exc
-                return
-            self._submit()
-            yield item
-
-    def __enter__(self) -> "WindowFetcher":
-        for _ in range(FETCH_AHEAD_WINDOWS):
-            self._submit()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # Windows not started are dropped; one under way (its own retries included) is not waited for:
-        # its stage is deleted when it ends.
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for future in self._pending:
-            future.add_done_callback(_drop_stage)
-        self._pending.clear()
-
-
-def _drop_stage(future: "Future[Fetched]") -> None:
-    if not future.cancelled() and future.exception() is None:
-        future.result().stage.close()
 
 entity_assets = [build_entity_asset(entity) for entity in ENTITIES.values()]
