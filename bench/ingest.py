@@ -3,7 +3,9 @@
     .venv/bin/python bench/ingest.py                 # 10k and 100k invoices in one window
     .venv/bin/python bench/ingest.py --sizes 5000    # quicker
 
-For each size, one window holding N invoices is served by the Workday sandbox. Its pages are fetched
+For each size, one window holding N invoices is served by a v28 Workday sandbox (the strict default)
+and asked the way a v28 tenant is: by invoice date with the look-back (`document_date`, the route the
+client negotiates there). Its pages are fetched
 once; then, in this process and on the same bytes:
   baseline  lxml parses every page, extracting nothing (the ceiling for any XML reader);
   product   what a poll does: `WorkdaySoapClient.fetch_window` into a `WindowStage` (each page through
@@ -35,17 +37,19 @@ from bench.common import publish  # noqa: E402
 from mlc_dagster.sandbox.scenario import Scenario  # noqa: E402
 from mlc_dagster.sandbox.workday import WorkdaySandbox  # noqa: E402
 from mlc_dagster.warehouse import Warehouse  # noqa: E402
-from mlc_dagster.workday.entities import SUPPLIER_INVOICES  # noqa: E402
+from mlc_dagster.workday.entities import ENTITIES, SUPPLIER_INVOICES  # noqa: E402
+from mlc_dagster.workday.routes import RouteBook, RoutedReader  # noqa: E402
 from mlc_dagster.workday.soap import WorkdaySoapClient  # noqa: E402
 
 INVOICES_PER_SCALE = 5000  # the scenario's invoices per business day at scale 1
+ROUTE = SUPPLIER_INVOICES.route("document_date")  # what a v28 tenant answers to
 
 
 def fetch_pages(client: WorkdaySoapClient, start, end) -> list[bytes]:  # type: ignore[no-untyped-def]
     pages: list[bytes] = []
     page = 1
     while True:
-        body = client.build_request(SUPPLIER_INVOICES, SUPPLIER_INVOICES.window, start, end, end, page)
+        body = client.build_request(SUPPLIER_INVOICES, ROUTE, start, end, end, page)
         response = requests.post(client.endpoint(SUPPLIER_INVOICES), data=body, timeout=300,
                                  headers={"Content-Type": "text/xml; charset=utf-8"})
         response.raise_for_status()
@@ -104,7 +108,7 @@ def measure_size(n: int, repeats: int) -> dict[str, float]:
 
         def product() -> None:
             with warehouse.stage(SUPPLIER_INVOICES) as stage:
-                result = local.fetch_window(SUPPLIER_INVOICES, start, end, as_of=end, sink=stage)
+                result = local.fetch_window(SUPPLIER_INVOICES, start, end, criteria=ROUTE, as_of=end, sink=stage)
                 assert result.records == invoices and result.stats.pages == len(pages)
                 warehouse.replace_window(SUPPLIER_INVOICES, start, end, end, stage)
 
@@ -146,7 +150,7 @@ def child(soap_url: str, username: str, password: str, start: str, end: str, dat
     started = time.perf_counter()
     with warehouse.stage(SUPPLIER_INVOICES) as stage:
         result = client.fetch_window(SUPPLIER_INVOICES, datetime.fromisoformat(start),
-                                     datetime.fromisoformat(end), sink=stage)
+                                     datetime.fromisoformat(end), criteria=ROUTE, sink=stage)
         warehouse.replace_window(SUPPLIER_INVOICES, datetime.fromisoformat(start), datetime.fromisoformat(end),
                                  result.as_of, stage)
     seconds = time.perf_counter() - started
@@ -154,14 +158,53 @@ def child(soap_url: str, username: str, password: str, start: str, end: str, dat
     print(json.dumps({"rss_after_imports_mb": before, "peak_rss_mb": peak, "seconds": seconds}))
 
 
+def measure_route_bytes(scale: float = 1.0) -> list[dict[str, object]]:
+    """Bytes read from Workday in one business day, per entity and route: 24 hourly windows for the
+    transactional entities (a document-date route's sweep in the last one), one daily window for
+    reference data. A v46 sandbox, so that every route, the transaction log included, is answered."""
+    scenario = Scenario.generate(seed=3, scale=scale)
+    found: list[dict[str, object]] = []
+    with WorkdaySandbox(scenario, profile="v46") as sandbox:
+        client = WorkdaySoapClient(sandbox.soap_url, sandbox.username, sandbox.password, tenant=sandbox.tenant)
+        for entity in ENTITIES.values():
+            hourly = entity.cadence == "transactional"
+            day = scenario.day_start
+            windows = ([(day + timedelta(hours=h), day + timedelta(hours=h + 1)) for h in range(24)]
+                       if hourly else [(day, day + timedelta(days=1))])
+            for route in entity.routes:
+                reader = RoutedReader(client, RouteBook(None, {entity.name: route.kind}))
+                total_bytes = requests_made = records = 0
+                for start, end in windows:
+                    result = reader.fetch_window(entity, start, end)
+                    total_bytes += result.stats.bytes
+                    requests_made += result.stats.api_calls
+                    records += result.records
+                found.append({"entity": entity.name, "route": route.kind, "windows": len(windows),
+                              "requests": requests_made, "records": records, "megabytes": total_bytes / 1e6})
+    return found
+
+
+def route_bytes_table(found: list[dict[str, object]]) -> str:
+    lines = ["| entity | route | windows | requests | records read | MB read per business day |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['entity']} | {r['route']} | {r['windows']} | {r['requests']:,} | {r['records']:,} "
+              f"| {r['megabytes']:.1f} |" for r in found]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs=6, metavar="ARG")
+    parser.add_argument("--route-bytes", type=float, metavar="SCALE",
+                        help="only: bytes read per business day for each entity and route at this scale")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.route_bytes:
+        publish("ingest-routes", route_bytes_table(measure_route_bytes(args.route_bytes)))
         return
     results = [measure_size(int(n), args.repeats) for n in args.sizes.split(",")]
     lines = [

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import requests
 
-from collections.abc import Iterator
-
 from mlc_dagster.sandbox.scenario import Scenario, invoice_due_terms
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 from mlc_dagster.workday.entities import SUPPLIER_INVOICES
-from mlc_dagster.workday.routes import RouteBook, RoutedReader
 from mlc_dagster.workday.errors import (
     WorkdayAuthenticationError,
     WorkdayPermissionError,
     WorkdayTransientError,
 )
+from mlc_dagster.workday.routes import RouteBook, RoutedReader
 from mlc_dagster.workday.soap import RetryPolicy, WorkdaySoapClient
 
 START = datetime(2026, 11, 29, 9, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -9,12 +10,18 @@ import pytest
 import requests
 
 from mlc_dagster.sandbox.workday import WorkdaySandbox
-from mlc_dagster.workday.entities import WORKTAGS
+from mlc_dagster.workday.entities import WORKTAGS, RestSpec
 from mlc_dagster.workday.errors import WorkdayAuthenticationError
 from mlc_dagster.workday.rest import TokenCache, WorkdayRestClient
 from mlc_dagster.workday.soap import RetryPolicy
 
 DAY = datetime(2026, 11, 29, tzinfo=UTC)
+# The REST client's mechanics on the one resource the sandbox serves, mapped from Workday's documented
+# item shape ({id, descriptor, href}) alone. No registry entity reads over REST (see the README).
+ORGANIZATIONS = dataclasses.replace(
+    WORKTAGS, name="organizations",
+    rest=RestSpec(path="v1/{tenant}/organizations", query={"type": "Cost_Center"},
+                  fields={"wid": "id", "worktag_id": "id", "name": "descriptor"}))
 
 
 def tokens_for(sandbox: WorkdaySandbox, refresh_token: str | None = None, **kwargs) -> TokenCache:
@@ -29,10 +36,11 @@ def client_for(sandbox: WorkdaySandbox, tokens: TokenCache, page_size: int = 100
 
 def test_worktags_over_rest_match_the_scenario(workday: WorkdaySandbox) -> None:
     tokens = tokens_for(workday)
-    result = client_for(workday, tokens, page_size=7).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    result = client_for(workday, tokens, page_size=7).fetch_window(ORGANIZATIONS, DAY, DAY + timedelta(days=1))
     rows = {row["worktag_id"]: row for row in result.rows.rows()}
     cost_centers = workday.scenario.cost_centers
-    assert sorted(rows) == sorted(cost_centers)
+    assert sorted(rows) == sorted(c.wid for c in cost_centers.values())
+    assert {row["name"] for row in rows.values()} == {c.name for c in cost_centers.values()}
     assert result.stats.pages == -(-len(cost_centers) // 7)
     assert tokens.refreshes == 1, "one token for the whole read"
 
@@ -40,9 +48,9 @@ def test_worktags_over_rest_match_the_scenario(workday: WorkdaySandbox) -> None:
 def test_an_access_token_expiring_mid_run_costs_one_refresh(workday: WorkdaySandbox) -> None:
     tokens = tokens_for(workday)
     client = client_for(workday, tokens, page_size=5)
-    client.fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    client.fetch_window(ORGANIZATIONS, DAY, DAY + timedelta(days=1))
     workday.expire_access_tokens()
-    result = client.fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    result = client.fetch_window(ORGANIZATIONS, DAY, DAY + timedelta(days=1))
     assert len(result.rows) == len(workday.scenario.cost_centers)
     assert tokens.refreshes == 2
 
@@ -51,7 +59,7 @@ def test_a_revoked_refresh_token_names_what_to_regenerate(workday: WorkdaySandbo
     workday.revoke_refresh_token()
     with pytest.raises(WorkdayAuthenticationError) as failure:
         client_for(workday, tokens_for(workday, refresh_token="sandbox-refresh-token")).fetch_window(
-            WORKTAGS, DAY, DAY + timedelta(days=1))
+            ORGANIZATIONS, DAY, DAY + timedelta(days=1))
     message = str(failure.value)
     assert "WORKDAY_REFRESH_TOKEN" in message and "Manage Refresh Tokens for Integrations" in message
     assert "sandbox-refresh-token" not in message and workday.client_secret not in message
@@ -87,7 +95,7 @@ def test_a_rotated_refresh_token_is_handed_over(scenario) -> None:
                             auth=(sandbox.client_id, sandbox.client_secret), timeout=5)
         assert old.status_code == 400
         sandbox.expire_access_tokens()
-        client_for(sandbox, tokens).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+        client_for(sandbox, tokens).fetch_window(ORGANIZATIONS, DAY, DAY + timedelta(days=1))
         assert tokens.refreshes == 2
 
 
@@ -95,13 +103,12 @@ def test_a_rotated_refresh_token_is_handed_over(scenario) -> None:
 def test_rest_faults_are_retried(workday: WorkdaySandbox, kind: str) -> None:
     tokens = tokens_for(workday)
     workday.inject("organizations", kind, times=1, retry_after=1)
-    result = client_for(workday, tokens).fetch_window(WORKTAGS, DAY, DAY + timedelta(days=1))
+    result = client_for(workday, tokens).fetch_window(ORGANIZATIONS, DAY, DAY + timedelta(days=1))
     assert len(result.rows) == len(workday.scenario.cost_centers)
 
 
-def test_worktags_asset_reads_over_rest_by_configuration(workday: WorkdaySandbox, tmp_path) -> None:
+def test_worktags_over_rest_are_withdrawn_with_the_reason(workday: WorkdaySandbox, tmp_path) -> None:
     import dagster as dg
-    import duckdb
 
     from mlc_dagster.defs.resources import WarehouseResource, WorkdayResource
     from mlc_dagster.defs.workday.assets import entity_assets
@@ -112,12 +119,10 @@ def test_worktags_asset_reads_over_rest_by_configuration(workday: WorkdaySandbox
         rest_url=workday.rest_url, token_url=workday.token_url, client_id=workday.client_id,
         client_secret=workday.client_secret, refresh_token=workday.refresh_token, rest_entities=["worktags"],
     )
-    soap_calls = workday.requests_by_operation["Get_Cost_Centers"]
     warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-    result = dg.materialize([asset], partition_key="2026-11-29",
+    result = dg.materialize([asset], partition_key="2026-11-29", raise_on_error=False,
                             resources={"workday": resource, "warehouse": warehouse})
-    assert result.success
-    assert workday.requests_by_operation["Get_Cost_Centers"] == soap_calls, "REST, not SOAP"
-    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT worktag_id, active FROM analytics.worktags ORDER BY 1").fetchall()
-    assert [r[0] for r in rows] == sorted(workday.scenario.cost_centers)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.step_failure_data.error)
+    assert "worktags cannot be read over REST" in message and "remove it from MLC_REST_ENTITIES" in message

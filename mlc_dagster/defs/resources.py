@@ -90,6 +90,7 @@ class WorkdayResource(dg.ConfigurableResource):
                                                      "is kept (JSON); empty: in this process only.")
     routes_pinned: str = Field(default="", description="MLC_WORKDAY_ROUTES: entity=route pins, comma-separated.")
     _tokens: TokenCache | None = PrivateAttr(default=None)
+    _routes: RouteBook | None = PrivateAttr(default=None)
 
     def _retry(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.retry_attempts, initial_seconds=self.retry_initial_seconds,
@@ -105,7 +106,9 @@ class WorkdayResource(dg.ConfigurableResource):
         """The client that reads `entity`: REST when configured for it, SOAP otherwise (its window route
         negotiated with the tenant and remembered)."""
         if entity.name not in self.rest_entities:
-            return RoutedReader(self.client(), RouteBook(self.routes_path or None, parse_pins(self.routes_pinned)))
+            if self._routes is None:  # one book per resource: with no file, what was learned lasts the process
+                self._routes = RouteBook(self.routes_path or None, parse_pins(self.routes_pinned))
+            return RoutedReader(self.client(), self._routes)
         if self._tokens is None:
             secret = _secret(self.client_secret, "WORKDAY_CLIENT_SECRET", "the API client's secret")
             if self.refresh_token:

@@ -643,6 +643,7 @@ class GroundTruth(TypedDict):
     intercompany_mismatch: list[str]
     duplicate_invoice: list[tuple[str, str]]
     payment_runs: dict[str, PaymentRunTruth]
+    late_approved_invoice: list[str]
 
 
 # --------------------------------------------------------------------------- the scenario
@@ -897,6 +898,9 @@ class Scenario:
       Invoice_Date. Every planted pair is exactly one of the two kinds. Both invoices of every
       pair have at least one version entered during the day (should one have none, it gets a
       memo-only version in business hours, DUPLICATE_TOUCH_MEMO, as the overdue ones do).
+    * ``late_approved_invoice``: sorted IDs of invoices entered on earlier days, dated more than 14
+      days before the day, in progress until approved in the day's afternoon (13:00-16:00 UTC).
+      Still unpaid at the end of the day, not due yet, so no other rule flags them.
     * ``payment_runs``: {Settlement_Run_ID: {"payments": number of payments in the run,
       "totals": {(company_id, currency_id): sum of their Payment_Amount}, "complete_at": the
       moment its last payment became Complete}}.
@@ -1175,6 +1179,7 @@ def _build(seed: int, scale: float, day: date, stream: DayStream | None = None) 
     touches = topic("day_touches")
     _touch_during_day(touches, invoices, sorted(overdue), day, OVERDUE_REMINDER_MEMO)
     _touch_during_day(touches, invoices, sorted({i for pair in duplicates for i in pair}), day, DUPLICATE_TOUCH_MEMO)
+    late_approved = _plant_late_approvals(topic("late_approvals"), invoices, day, scale)
     purchase_orders = _generate_purchase_orders(
         topic("purchase_orders"),
         seed,
@@ -1229,6 +1234,7 @@ def _build(seed: int, scale: float, day: date, stream: DayStream | None = None) 
             intercompany_mismatch=journal_truth["intercompany"],
             duplicate_invoice=sorted(duplicates),
             payment_runs=payment_runs,
+            late_approved_invoice=late_approved,
         ),
     )
 
@@ -1856,6 +1862,27 @@ def _generate_history(
         if overdue:
             overdue_days[invoice_id] = (day - draft.due_date).days
     return invoices, overdue_days, plan
+
+
+def _plant_late_approvals(
+    rng: random.Random, invoices: dict[str, SupplierInvoice], day: date, scale: float
+) -> list[str]:
+    """A few invoices entered weeks ago, dated long before any look-back, that wait for approval until
+    the day's afternoon: a poller asking by invoice date sees the approval only through its sweep of
+    open invoices (the README's "what a route can't see"). Chosen among earlier days' invoices nothing
+    else touches today (no payment, no reminder), so no other ground truth moves."""
+    quiet = sorted(
+        invoice_id for invoice_id, invoice in invoices.items()
+        if len(invoice.versions) == 1 and invoice.created_at.date() < day - timedelta(days=10)
+        and invoice.latest.invoice_date < day - timedelta(days=14) and invoice.latest.payment_status_id == "UNPAID"
+    )
+    chosen = sorted(rng.sample(quiet, min(len(quiet), max(1, round(2 * scale)))))
+    for invoice_id in chosen:
+        invoice = invoices[invoice_id]
+        waiting = replace(invoice.latest, document_status_id="IN_PROGRESS")
+        approved = replace(waiting, version=2, entered_at=_during_day(rng, day, 13, 3), document_status_id="APPROVED")
+        invoices[invoice_id] = replace(invoice, versions=(waiting, approved))
+    return chosen
 
 
 def _touch_during_day(

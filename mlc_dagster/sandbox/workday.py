@@ -67,14 +67,13 @@ from xml.sax.saxutils import escape, quoteattr
 from lxml import etree
 
 from mlc_dagster.sandbox.records import (
+    TENANT_ZONE,
     ReferenceCache,
     Refs,
     RemittanceDocument,
-    TENANT_ZONE,
     format_date,
     format_datetime,
     payment_terms,
-    reference,
     render_account_set,
     render_cost_center,
     render_journal,
@@ -467,7 +466,8 @@ def _parse_query(operation: Operation, request: Any) -> _Query:
                         values[key] = _parse_date(text, f"{holder_xpath}/wd:{name}[1]")
         statuses = []
         for name, _status in operation.status_criteria:
-            wanted = frozenset((i.text or "").strip() for r in criteria.iterfind(_wd(name)) for i in r.iterfind(_wd("ID")))
+            wanted = frozenset((i.text or "").strip()
+                               for r in criteria.iterfind(_wd(name)) for i in r.iterfind(_wd("ID")))
             if wanted:
                 statuses.append((name, wanted))
         values["statuses"] = tuple(statuses)

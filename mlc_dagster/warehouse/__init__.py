@@ -6,6 +6,7 @@ A plain library (no Dagster). Every entity's tables and views derive from the en
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import random
 import threading
@@ -137,6 +138,29 @@ def sql_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[2] / "sql"
 
 
+LOAD_PARAMETERS = frozenset({"window_start", "window_end", "as_of"})
+
+
+def load_statements(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The statements to run for an entity's load SQL, each with the parameters it names: those of
+    `sql/load/macros.sql` (the macros load SQL shares), then those of `sql/load/<name>.sql`."""
+    return _load_statements(str(sql_dir() / "load"), name)
+
+
+@functools.cache
+def _load_statements(folder: str, name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    statements: list[tuple[str, frozenset[str]]] = []
+    for file in (Path(folder) / "macros.sql", Path(folder) / f"{name}.sql"):
+        for statement in duckdb.extract_statements(file.read_text(encoding="utf-8")):
+            parameters = frozenset(statement.named_parameters)
+            unknown = parameters - LOAD_PARAMETERS
+            if unknown:
+                raise ValueError(f"{file}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                                 f"load SQL is given {', '.join(sorted(LOAD_PARAMETERS))}")
+            statements.append((statement.query, parameters))
+    return tuple(statements)
+
+
 def utcnow() -> datetime:
     """Naive UTC, the warehouse's TIMESTAMP convention."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -206,11 +230,23 @@ class Warehouse:
     def _create_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         for schema in ("raw", "meta", "diffs", "alerts", "analytics"):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        # An older file's tables gain the columns the registry has added since (inserts name their
+        # columns, so one the registry no longer has stays, unfilled).
+        existing = set(con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'raw'").fetchall())
+
+        def add_missing(table: str, fields: tuple[Field, ...]) -> None:
+            for spec in fields:
+                if (table, spec.name) not in existing:
+                    con.execute(f"ALTER TABLE raw.{table} ADD COLUMN IF NOT EXISTS {spec.name} {spec.type}")
+
         for entity in ENTITIES.values():
             con.execute(
                 f"CREATE TABLE IF NOT EXISTS raw.{entity.table} ({WINDOW_COLUMNS}, wid VARCHAR NOT NULL, "
                 f"{_columns_ddl(entity.fields)})"
             )
+            add_missing(entity.table, entity.fields)
             current = (
                 f"SELECT * EXCLUDE (window_start, window_end, as_of) FROM raw.{entity.table} "
                 "QUALIFY row_number() OVER (PARTITION BY wid ORDER BY window_start DESC, updated_at DESC) = 1"
@@ -224,6 +260,7 @@ class Warehouse:
                     f"CREATE TABLE IF NOT EXISTS raw.{lines.table} (window_start TIMESTAMP NOT NULL, "
                     f"parent_wid VARCHAR NOT NULL, {_columns_ddl(lines.fields)})"
                 )
+                add_missing(lines.table, lines.fields)
                 # The lines of each record's current version: the window its current row came from.
                 con.execute(
                     f"CREATE OR REPLACE VIEW analytics.{lines.table} AS "
@@ -310,6 +347,12 @@ class Warehouse:
                     f"SELECT {'DISTINCT' if duplicated else ''} ?, l.parent_wid, {line_typed} FROM stage_lines l",
                     [start],
                 ).fetchall()[0][0])
+            if entity.load_sql:
+                # The entity's load SQL fills its derived fields (and what they make resolvable
+                # elsewhere): in this transaction, so a failure leaves the window as it was.
+                window = {"window_start": start, "window_end": end, "as_of": as_of}
+                for statement, parameters in load_statements(entity.load_sql):
+                    con.execute(statement, {name: window[name] for name in parameters}).fetchall()
             con.execute(
                 "INSERT OR REPLACE INTO meta.windows VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [entity.name, start, end, as_of, records, utcnow(), run_id],
@@ -456,5 +499,5 @@ def _check_values(con: duckdb.DuckDBPyConnection, entity: Entity, lines: bool) -
     what = "an exact amount with at most 4 decimal places" if spec.type.startswith("DECIMAL") else spec.type
     raise WorkdayDataError(
         f"{entity.operation} {'line of record' if lines else 'record'} {record} (WID {wid}): field "
-        f"{field_name} ({spec.sources[0]}) has value {shown!r}, expected {what}"
+        f"{field_name} ({spec.sources[0] if spec.sources else 'derived'}) has value {shown!r}, expected {what}"
     )

@@ -77,8 +77,9 @@ class UpdatedDateWindow:
 
 @dataclass(frozen=True)
 class OpenDocumentSweep:
-    """In the last window of each UTC day, on the document-date route: every document still open (by a status reference of
-    the criteria, e.g. invoices unpaid or partly paid) dated in the last `days` days, so a change to an
+    """In the last window of each UTC day, on the document-date route: every document still open (by a
+    status reference of the criteria, e.g. invoices unpaid or partly paid)
+    dated in the last `days` days, so a change to an
     older document (approved, put on hold, re-amounted) is seen within a day though its date is long
     past the look-back. UNCONFIRMED: the status IDs are the tenant's (`Document_Payment_Status_ID`
     values differ by configuration); set them in `statuses`."""

@@ -266,7 +266,8 @@ class RecordPlan:
         self.lines = _Plan(entity.lines.fields) if entity.lines else None
         self.required = [(i, spec) for i, spec in enumerate(entity.fields) if spec.required]
         # Columns read from the record's own *_Reference: (column, ID type).
-        self.from_reference = [(i, spec.id_type) for i, spec in enumerate(entity.fields) if spec.reference]
+        self.from_reference: list[tuple[int, str]] = [(i, spec.id_type) for i, spec in enumerate(entity.fields)
+                               if spec.reference and spec.id_type is not None]
         self.line_required = [(i, spec) for i, spec in enumerate(entity.lines.fields) if spec.required] \
             if entity.lines else []
 

@@ -30,8 +30,9 @@ SELECT
         'payment_status': i.payment_status,
         'on_hold': i.on_hold,
         'gl_accounts': (
-            SELECT string_agg(DISTINCT coalesce(l.ledger_account_id, l.spend_category), ', '
-                              ORDER BY coalesce(l.ledger_account_id, l.spend_category))
+            -- Invoice lines carry no ledger account in Workday's data: their spend categories.
+            SELECT string_agg(DISTINCT coalesce(l.spend_category, l.spend_category_id), ', '
+                              ORDER BY coalesce(l.spend_category, l.spend_category_id))
             FROM raw.supplier_invoice_lines l
             WHERE l.parent_wid = i.wid AND l.window_start = i.window_start
         ),

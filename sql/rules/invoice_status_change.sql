@@ -1,6 +1,7 @@
 -- invoice_status_change: an invoice approved, or put on hold, since its previous snapshot (from the
 -- window's diffs). A record seen for the first time is new, not a transition, and is not reported.
--- Identity: the invoice, the field and the transition, with the time of the version that made it.
+-- Identity: the invoice, the field and the transition, with the time of the version that made it
+-- (its updated_at where an older row has one; an invoice's data has none now: its window's start).
 SELECT
     d.wid || '|' || d.field || '|' || coalesce(d.before, '') || '>' || coalesce(d.after, '') || '|'
         || coalesce(CAST(i.updated_at AS VARCHAR), CAST(d.window_start AS VARCHAR))   AS alert_key,

@@ -2,7 +2,8 @@
 -- number of payments, totals per company and currency, and the largest payees.
 --
 -- Evaluated for the runs that had a payment change in the window(s). Identity: the run itself, so a
--- run is summarised once, in the window where its last payment completed.
+-- run is summarised once, in the window where its last payment completed. A payment's data has no
+-- update time: completed_at is the as-of time of the window that saw the run's last payment.
 WITH touched AS (
     SELECT DISTINCT settlement_run_id FROM raw.payments
     WHERE window_start BETWEEN $window_first AND $window_last AND settlement_run_id IS NOT NULL
@@ -14,7 +15,7 @@ current AS (
 ),
 runs AS (
     SELECT settlement_run_id, count(*) AS payments, bool_and(status = 'Complete') AS complete,
-           max(updated_at) AS completed_at, list(DISTINCT company_id ORDER BY company_id) AS company_ids,
+           max(coalesce(updated_at, as_of)) AS completed_at, list(DISTINCT company_id ORDER BY company_id) AS company_ids,
            min(payment_date) AS payment_date
     FROM current GROUP BY settlement_run_id
 ),
