@@ -51,7 +51,7 @@ def build_history(warehouse: Warehouse, rows: int) -> None:
                    CASE WHEN i % 5 = 0 THEN 'DRAFT' ELSE 'APPROVED' END,
                    CASE WHEN i % 4 = 0 THEN 'UNPAID' ELSE 'PAID' END,
                    TIMESTAMP '{START}' + INTERVAL 1 HOUR * (i % {windows}) + INTERVAL 5 MINUTE,
-                   i % 97 = 0, 'memo', md5('sup' || (i % 5000)), NULL
+                   i % 97 = 0, 'memo', md5('sup' || (i % 5000)), NULL, 'NET_30', 'invoice_terms'
             FROM range({rows}) t(i)""")
         con.execute(f"""
             INSERT INTO raw.supplier_invoice_lines
@@ -84,6 +84,7 @@ def build_history(warehouse: Warehouse, rows: int) -> None:
                    TIMESTAMP '{START}' + INTERVAL 1 HOUR * (j % {windows} + 1), md5('je' || j), 'JE-' || j,
                    'POSTED', ['ACME_US', 'ACME_UK', 'ACME_DE'][1 + j % 3], 'USD',
                    DATE '{START.date()}' + CAST(j % {DAYS} AS INTEGER), 'Manual', 'memo', 200, 200, j % 10 = 0,
+                   TIMESTAMP '{START}' + INTERVAL 1 HOUR * (j % {windows}) + INTERVAL 9 MINUTE,
                    TIMESTAMP '{START}' + INTERVAL 1 HOUR * (j % {windows}) + INTERVAL 9 MINUTE
             FROM range({journals}) t(j)""")
         con.execute(f"""

@@ -35,6 +35,24 @@ def resources(workday: WorkdaySandbox, slack: SlackSandbox | None, duckdb_path: 
     return found
 
 
+def seed_suppliers(resource_map: dict[str, Any], day_start: datetime) -> int:
+    """Every supplier as of `day_start`, loaded as the previous day's window: the state issue 14's full
+    load of reference data will leave. A tenant's suppliers were mostly last edited long before any
+    window polled, and invoices that name no payment terms take their supplier's."""
+    from mlc_dagster.workday.entities import SUPPLIERS, WholeCollection
+
+    store = resource_map["warehouse"].warehouse()
+    stage = store.stage(SUPPLIERS)
+    start = day_start - timedelta(days=1)
+    result = resource_map["workday"].client().fetch_window(SUPPLIERS, start, day_start, criteria=WholeCollection(),
+                                                           as_of=day_start, sink=stage)
+    stage.finish()
+    with store.session():
+        load = store.replace_window(SUPPLIERS, start, day_start, result.as_of, stage)
+    stage.close()
+    return load.records
+
+
 def defs_with(resource_map: dict[str, Any]) -> dg.Definitions:
     from mlc_dagster import definitions
 
@@ -66,17 +84,27 @@ def hour_key(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d-%H:00")
 
 
-def high_value_window(scenario: Scenario) -> tuple[str, list[str]]:
-    """The hourly partition with the most planted high-value invoices changed in it, and those ids."""
+def high_value_window(scenario: Scenario, profile: str = "v28") -> tuple[str, list[str]]:
+    """The hourly partition with the most planted high-value invoices changed in it, and the planted
+    invoices a poll of it alone alerts on: on v46 (the transaction log) those changed in it; on v28
+    (invoice dates with a 7-day look-back) every planted invoice that exists by the window's end and is
+    dated in its look-back. The last hour is left out: its poll also sweeps older invoices."""
     planted = scenario.ground_truth["high_value_invoice"]
-    best: tuple[str, list[str]] = ("", [])
-    for hour in range(24):
+    best: tuple[str, list[str], int] = ("", [], 0)
+    for hour in range(23):
         start = scenario.day_start + timedelta(hours=hour)
-        changed = scenario.invoices_changed_between(start, start + timedelta(hours=1))
-        ids = sorted(v.supplier_invoice_id for v in changed if v.supplier_invoice_id in planted)
-        if len(ids) > len(best[1]):
-            best = (hour_key(start), ids)
-    return best
+        end = start + timedelta(hours=1)
+        changed = [v.supplier_invoice_id for v in scenario.invoices_changed_between(start, end)
+                   if v.supplier_invoice_id in planted]
+        if profile == "v46":
+            seen = changed
+        else:
+            versions = {i: scenario.supplier_invoices[i].as_of(end) for i in planted}
+            seen = [i for i, v in versions.items()
+                    if v is not None and v.invoice_date >= start.date() - timedelta(days=7)]
+        if len(changed) > best[2]:
+            best = (hour_key(start), sorted(seen), len(changed))
+    return best[0], best[1]
 
 
 def metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -206,24 +206,22 @@ def test_credentials_command(env: dict[str, str], monkeypatch, capsys, tmp_path:
 
 def test_a_rotated_workday_refresh_token_replaces_the_stored_one(env: dict[str, str], monkeypatch,
                                                                  scenario: Scenario, tmp_path: Path) -> None:
-    import dagster as dg
+    from mlc_dagster.defs.resources import WorkdayResource
 
-    from mlc_dagster.defs.resources import WarehouseResource, WorkdayResource
-    from mlc_dagster.defs.workday.assets import entity_assets
+    from .test_workday_rest import ORGANIZATIONS  # no registry entity reads over REST today
 
     monkeypatch.setenv("MLC_SECRET_KEY", Fernet.generate_key().decode())
-    asset = next(a for a in entity_assets if a.key == dg.AssetKey(["workday", "worktags"]))
+    day = datetime(2026, 11, 29, tzinfo=UTC)
     with WorkdaySandbox(scenario, rotate_refresh_tokens=True, access_token_lifetime=3600) as sandbox:
         first = sandbox.refresh_token
         monkeypatch.setenv("WORKDAY_REFRESH_TOKEN", first)  # the operator's original, in the environment
         monkeypatch.setenv("WORKDAY_CLIENT_SECRET", sandbox.client_secret)
-        resource = WorkdayResource(soap_url=sandbox.soap_url, username=sandbox.username, password="unused",
-                                   rest_url=sandbox.rest_url, token_url=sandbox.token_url,
-                                   client_id=sandbox.client_id, rest_entities=["worktags"])
-        warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-        for day in ("2026-11-28", "2026-11-29"):  # two runs: each refreshes once, each rotates
-            assert dg.materialize([asset], partition_key=day,
-                                  resources={"workday": resource, "warehouse": warehouse}).success
+        for _run in range(2):  # two runs, each with its own resource: each refreshes once, each rotates
+            resource = WorkdayResource(soap_url=sandbox.soap_url, username=sandbox.username, password="unused",
+                                       rest_url=sandbox.rest_url, token_url=sandbox.token_url,
+                                       client_id=sandbox.client_id, rest_entities=[ORGANIZATIONS.name])
+            result = resource.reader(ORGANIZATIONS).fetch_window(ORGANIZATIONS, day, day + timedelta(days=1))
+            assert result.records == len(scenario.cost_centers)
         store = CredentialStore()
         assert store.stored("WORKDAY_REFRESH_TOKEN") == sandbox.refresh_token != first
         assert store.get("WORKDAY_REFRESH_TOKEN") == sandbox.refresh_token, "the dead one in the env gives way"

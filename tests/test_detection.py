@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 
 from .conftest import DAY
-from .pipeline import defs_with, resources
+from .pipeline import defs_with, resources, seed_suppliers
 
 SUBSCRIPTIONS = """
 subscriptions:
@@ -83,7 +83,9 @@ def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     subs = folder / "subscriptions.yaml"
     subs.write_text(SUBSCRIPTIONS)
     with WorkdaySandbox(scenario, profile=profile) as workday, dg.instance_for_test() as instance:
-        defs = defs_with(resources(workday, None, folder / "mlc.duckdb", subs))
+        resource_map = resources(workday, None, folder / "mlc.duckdb", subs)
+        assert seed_suppliers(resource_map, scenario.day_start) > 0
+        defs = defs_with(resource_map)
         run_day(defs, instance)
         yield Day(scenario, folder / "mlc.duckdb", defs, instance, workday)
 
@@ -94,8 +96,24 @@ def test_every_record_changed_during_the_day_is_loaded_once_as_it_ended(day: Day
     rows = day.query("SELECT wid, approval_status, amount FROM analytics.supplier_invoices")
     assert len(rows) == len({wid for wid, _, _ in rows}), "one current row per invoice"
     current = {wid: (status, amount) for wid, status, amount in rows}
-    assert set(changed) <= set(current)
+    # v28's document-date route, as the README's table says: an invoice dated before the 7-day look-back
+    # is seen only by the day's sweeps (every status back 31 days, open ones back 365), so one dated
+    # further back and paid by then (or dated over a year ago) is not. Everything else changed today
+    # is loaded as it ended.
+    blind = set()
+    if day.workday.profile == "v28":
+        for wid, version in changed.items():
+            latest = day.scenario.supplier_invoices[version.supplier_invoice_id].as_of(end)
+            assert latest is not None
+            if latest.invoice_date < DAY - timedelta(days=31) and (
+                    latest.payment_status_id == "PAID" or latest.invoice_date < DAY - timedelta(days=365)):
+                blind.add(wid)
+        assert len(blind) <= len(changed) // 10, f"the blind spot stays small: {len(blind)} of {len(changed)}"
+    assert not blind & set(current), "a blind spot the README names is not loaded by luck"
+    assert set(changed) - blind <= set(current)
     for wid, version in changed.items():
+        if wid in blind:
+            continue
         latest = day.scenario.supplier_invoices[version.supplier_invoice_id].as_of(end)
         assert latest is not None and current[wid] == (latest.document_status_id, latest.control_amount_total)
     if day.workday.profile == "v46":  # the transaction log: exactly what changed, nothing re-read
@@ -168,9 +186,14 @@ def test_status_changes_follow_the_snapshots(day: Day) -> None:
     scenario = day.scenario
     expected: set[tuple[str, str]] = set()
     previous: dict[str, Any] = {}
+    # On v28 an invoice dated before the 7-day look-back is first seen by the day's sweep, with no
+    # snapshot before it to differ from (the README's blind spot).
+    oldest_watched = DAY - timedelta(days=7) if day.workday.profile == "v28" else date.min
     for hour in range(24):
         start = scenario.day_start + timedelta(hours=hour)
         for version in scenario.changed_between("supplier_invoices", start, start + timedelta(hours=1)):
+            if version.invoice_date < oldest_watched:
+                continue
             before = previous.get(version.wid)
             if before is not None:
                 if version.document_status_id == "APPROVED" and before.document_status_id != "APPROVED":

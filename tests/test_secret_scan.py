@@ -12,6 +12,7 @@ import secrets
 import sys
 import time
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from mlc_dagster.slack_app import ACK_ACTION
 from mlc_dagster.slack_app.server import build_app
 
 from .pipeline import defs_with, high_value_window
+from .test_workday_rest import ORGANIZATIONS
 
 CANARY = f"canary-{secrets.token_hex(8)}"
 
@@ -105,7 +107,7 @@ def test_no_secret_reaches_the_event_log_the_warehouse_files_or_output(
                 "WORKDAY_USERNAME": workday.username, "WORKDAY_REST_URL": workday.rest_url,
                 "WORKDAY_TOKEN_URL": workday.token_url, "WORKDAY_CLIENT_ID": workday.client_id,
                 "WORKDAY_CLIENT_SECRET": values["client secret"],  # this one from the environment
-                "MLC_REST_ENTITIES": "worktags", "SLACK_API_URL": slack.api_url,
+                "MLC_REST_ENTITIES": ORGANIZATIONS.name, "SLACK_API_URL": slack.api_url,
             }.items():
                 monkeypatch.setenv(name, value)
             for name in ("WORKDAY_PASSWORD", "WORKDAY_REFRESH_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
@@ -129,8 +131,12 @@ def test_no_secret_reaches_the_event_log_the_warehouse_files_or_output(
                 workday.inject("Get_Supplier_Invoices", "http_503", times=2)
                 assert poll.execute_in_process(instance=instance, partition_key=key).success
                 # REST with a rotating refresh token (saved to the store) and a 503 from the resource.
-                workday.inject("organizations", "http_503", times=1)
+                # No registry entity reads over REST today: the REST reader's own read, in this process.
                 assert reference.execute_in_process(instance=instance, partition_key=key[:10]).success
+                workday.inject("organizations", "http_503", times=1)
+                day = datetime.fromisoformat(key[:10]).replace(tzinfo=UTC)
+                rest = resources_from_env()["workday"].reader(ORGANIZATIONS)
+                assert rest.fetch_window(ORGANIZATIONS, day, day + timedelta(days=1)).records
                 assert CredentialStore().stored("WORKDAY_REFRESH_TOKEN") == workday.refresh_token
                 # Slack: the token refused once (the run fails, alerts kept), then a 5xx retried.
                 slack.inject("chat.postMessage", error="invalid_auth")

@@ -133,7 +133,7 @@ def test_sandbox_answers_a_window_on_day_two_with_day_two_records(timeline: Time
     start, end = busiest_hour(day2)
     expected = day2.invoices_changed_between(start, end)
     assert expected
-    with WorkdaySandbox(timeline) as sandbox:
+    with WorkdaySandbox(timeline, profile="v46") as sandbox:  # the transaction log: exactly what changed
         client = client_for(sandbox, page_size=7)  # several pages
         result = client.fetch_window(SUPPLIER_INVOICES, start, end)
         got = [row["invoice_id"] for row in result.rows.rows()]

@@ -31,7 +31,8 @@ LATER_ONLY = {("supplier_invoices", "transaction_log"), ("payments", "transactio
 
 def routes_of(entity: Entity) -> list[WindowCriteria]:
     routes: list[WindowCriteria] = list(entity.routes)
-    routes += [OpenDocumentsWindow(r) for r in entity.routes if isinstance(r, DocumentDateWindow) and r.sweep]
+    routes += [OpenDocumentsWindow(r, recent) for r in entity.routes if isinstance(r, DocumentDateWindow) and r.sweep
+               for recent in (False, True)[: 2 if r.sweep.recent_days else 1]]
     return routes
 
 

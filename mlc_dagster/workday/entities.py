@@ -78,16 +78,19 @@ class UpdatedDateWindow:
 @dataclass(frozen=True)
 class OpenDocumentSweep:
     """In the last window of each UTC day, on the document-date route: every document still open (by a
-    status reference of the criteria, e.g. invoices unpaid or partly paid)
-    dated in the last `days` days, so a change to an
-    older document (approved, put on hold, re-amounted) is seen within a day though its date is long
-    past the look-back. UNCONFIRMED: the status IDs are the tenant's (`Document_Payment_Status_ID`
-    values differ by configuration); set them in `statuses`."""
+    status reference of the criteria, e.g. invoices unpaid or partly paid) dated in the last `days`
+    days, so a change to an older document (approved, put on hold, re-amounted) is seen within a day
+    though its date is long past the look-back; and, when `recent_days` is set, every document dated
+    in the last `recent_days` whatever its status, so one entered back-dated past the look-back and
+    settled the same day (a large invoice paid at once) is seen too. UNCONFIRMED: the status IDs are
+    the tenant's (`Document_Payment_Status_ID` values differ by configuration); set them in
+    `statuses`."""
 
     element: str  # a repeated *_Reference of the request criteria, e.g. Payment_Status_Reference
     id_type: str  # e.g. Document_Payment_Status_ID
     statuses: tuple[str, ...]
     days: int = 365
+    recent_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class OpenDocumentsWindow:
     """The daily sweep of a document-date route (`DocumentDateWindow.sweep`), asked as its own request."""
 
     route: DocumentDateWindow
+    recent: bool = False  # the sweep's `recent_days` request: every status, no status element
     kind: Literal["open_documents"] = "open_documents"
 
     @property
@@ -135,8 +139,16 @@ class OpenDocumentsWindow:
         return self.route.sweep
 
     @property
+    def days(self) -> int:
+        return self.sweep.recent_days if self.recent else self.sweep.days
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return () if self.recent else self.sweep.statuses
+
+    @property
     def elements(self) -> tuple[str, ...]:
-        return (*self.route.elements, self.sweep.element)
+        return self.route.elements if self.recent else (*self.route.elements, self.sweep.element)
 
 
 WindowCriteria = TransactionLogWindow | UpdatedDateWindow | DocumentDateWindow | WholeCollection | OpenDocumentsWindow
@@ -229,7 +241,7 @@ SUPPLIER_INVOICES = Entity(
         TransactionLogWindow(),
         DocumentDateWindow("Invoice_Date_On_or_After", "Invoice_Date_On_or_Before", lookback_days=7,
                            sweep=OpenDocumentSweep("Payment_Status_Reference", "Document_Payment_Status_ID",
-                                                   ("UNPAID", "PARTIALLY_PAID"))),
+                                                   ("UNPAID", "PARTIALLY_PAID"), recent_days=31)),
     ),
     id_type="Supplier_Invoice_Reference_ID",
     description="Supplier invoices changed in the window, with their lines, as of the window's end.",

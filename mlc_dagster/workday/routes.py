@@ -185,12 +185,12 @@ class RoutedReader:
             self.book.found(tenant, entity, route)
             if sweep_due(route, end):
                 assert isinstance(route, DocumentDateWindow)
-                swept = self.client.fetch_window(entity, start, end, criteria=OpenDocumentsWindow(route),
-                                                 as_of=result.as_of, sink=result.sink)
-                result.stats.add(swept.stats)
-                result.stats.pages += swept.stats.pages
-                result.stats.seconds += swept.stats.seconds
-                result.records += swept.records
+                assert route.sweep is not None
+                for recent in (False, True)[: 2 if route.sweep.recent_days else 1]:
+                    swept = self.client.fetch_window(entity, start, end, criteria=OpenDocumentsWindow(route, recent),
+                                                     as_of=result.as_of, sink=result.sink)
+                    result.stats.absorb(swept.stats)
+                    result.records += swept.records
             return result
         raise WorkdayConfigError(
             f"tenant {tenant} refuses every window route of {entity.name} ({entity.service}/{entity.operation}): "

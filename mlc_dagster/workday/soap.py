@@ -96,6 +96,12 @@ class PollStats:
         self.bytes += other.bytes
         self.retry_reasons.extend(other.retry_reasons)
 
+    def absorb(self, other: PollStats) -> None:
+        """Count another request of the same window in whole (a sweep beside the window's own)."""
+        self.add(other)
+        self.pages += other.pages
+        self.seconds += other.seconds
+
 
 class PageSink(Protocol):
     """Where each complete page's rows go (the warehouse stages them; tests collect them)."""
@@ -220,7 +226,7 @@ class WorkdaySoapClient:
             sub(request_criteria, "Updated_To_Date", _iso(end))
         elif isinstance(criteria, DocumentDateWindow | OpenDocumentsWindow):
             route = criteria.route if isinstance(criteria, OpenDocumentsWindow) else criteria
-            days = criteria.sweep.days if isinstance(criteria, OpenDocumentsWindow) else route.lookback_days
+            days = criteria.days if isinstance(criteria, OpenDocumentsWindow) else route.lookback_days
             holder = sub(request, "Request_Criteria")
             if route.container:
                 holder = sub(holder, route.container)
@@ -229,7 +235,7 @@ class WorkdaySoapClient:
             sub(holder, route.to_element, (end + timedelta(days=1)).date().isoformat())
             if isinstance(criteria, OpenDocumentsWindow):
                 # After the dates in every criteria type that has both (schema order).
-                for status in criteria.sweep.statuses:
+                for status in criteria.statuses:
                     ident = sub(sub(holder, criteria.sweep.element), "ID", status)
                     ident.set(etree.QName(WD, "type"), criteria.sweep.id_type)
         # WholeCollection: no criteria element at all.
