@@ -1,17 +1,24 @@
 """Every injected Workday fault ends retried-and-complete, or as a clear failure that leaves the
-window's earlier rows exactly as they were."""
+window's earlier rows exactly as they were.
+
+Each case runs on both tenant profiles, with a window route the tenant's schema accepts: on v46 the
+preferred transaction-log criteria, on v28 (which does not declare them) the document-date route. The
+only fault a case sees is the one it injected.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 from mlc_dagster.warehouse import Warehouse
-from mlc_dagster.workday.entities import SUPPLIER_INVOICES
+from mlc_dagster.workday.entities import SUPPLIER_INVOICES, WindowCriteria
 from mlc_dagster.workday.errors import (
     WorkdayAuthenticationError,
     WorkdayError,
@@ -28,17 +35,27 @@ RECOVERS = ["http_500", "http_502", "http_503", "http_504", "http_429", "slow", 
 FAILS = {
     "authentication": (WorkdayAuthenticationError, "Integration System User"),
     "processing": (WorkdayPermissionError, "domain permission"),
-    "validation": (WorkdayValidationError, "validation"),
+    "validation": (WorkdayValidationError, "Injected validation error"),  # the injected fault, not a schema refusal
     "http_503": (WorkdayTransientError, "after 3 attempts"),  # an outage longer than the retry budget
 }
 
 
-def poll(sandbox: WorkdaySandbox, warehouse: Warehouse) -> int:
+# tenant profile -> the window route its schema accepts for Get_Supplier_Invoices
+ROUTES = {"v46": "transaction_log", "v28": "document_date"}
+
+
+@pytest.fixture(params=sorted(ROUTES))
+def tenant(request: pytest.FixtureRequest, scenario: Scenario) -> Iterator[tuple[WorkdaySandbox, WindowCriteria]]:
+    with WorkdaySandbox(scenario, profile=request.param) as sandbox:
+        yield sandbox, SUPPLIER_INVOICES.route(ROUTES[request.param])
+
+
+def poll(sandbox: WorkdaySandbox, route: WindowCriteria, warehouse: Warehouse) -> int:
     client = WorkdaySoapClient(sandbox.soap_url, sandbox.username, sandbox.password, page_size=10,
                                timeout=(2.0, 1.0), retry=RetryPolicy(attempts=3, initial_seconds=0.01),
                                sleep=lambda _: None)
     with warehouse.stage(SUPPLIER_INVOICES) as stage:
-        result = client.fetch_window(SUPPLIER_INVOICES, START, END, sink=stage)
+        result = client.fetch_window(SUPPLIER_INVOICES, START, END, criteria=route, sink=stage)
         warehouse.replace_window(SUPPLIER_INVOICES, START, END, result.as_of, stage)
     return result.stats.retries
 
@@ -51,29 +68,37 @@ def window_rows(path: Path) -> list[tuple]:
 
 
 @pytest.mark.parametrize("kind", RECOVERS)
-def test_transient_fault_on_a_middle_page_is_retried_to_the_same_rows(workday: WorkdaySandbox, tmp_path: Path,
-                                                                     kind: str) -> None:
+def test_transient_fault_on_a_middle_page_is_retried_to_the_same_rows(
+        tenant: tuple[WorkdaySandbox, WindowCriteria], tmp_path: Path, kind: str) -> None:
+    workday, route = tenant
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    poll(workday, warehouse)
+    assert poll(workday, route, warehouse) == 0
     clean = window_rows(tmp_path / "w.duckdb")
+    assert clean and max(r.page or 0 for r in workday.request_log) >= 3, "a middle page to break"
+    assert not workday.faults_served, "the clean poll's requests are all accepted"
     workday.inject("Get_Supplier_Invoices", kind, page=2, times=1, retry_after=1, delay=1.5)
-    assert poll(workday, warehouse) == 1
+    assert poll(workday, route, warehouse) == 1
+    assert not workday.pending_faults, "the injected fault was served"
+    assert set(workday.faults_served) <= {kind}, "no other fault"  # a slow answer is logged once it is sent
     assert window_rows(tmp_path / "w.duckdb") == clean
 
 
 @pytest.mark.parametrize("kind", sorted(FAILS))
-def test_lasting_fault_fails_clearly_and_keeps_the_earlier_rows(workday: WorkdaySandbox, tmp_path: Path,
-                                                                 kind: str) -> None:
+def test_lasting_fault_fails_clearly_and_keeps_the_earlier_rows(
+        tenant: tuple[WorkdaySandbox, WindowCriteria], tmp_path: Path, kind: str) -> None:
+    workday, route = tenant
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    poll(workday, warehouse)
+    poll(workday, route, warehouse)
     before = window_rows(tmp_path / "w.duckdb")
     assert before
+    assert not workday.faults_served, "the clean poll's requests are all accepted"
     error, words = FAILS[kind]
     workday.inject("Get_Supplier_Invoices", kind, page=2, times=10)
     with pytest.raises(WorkdayError) as failure:
-        poll(workday, warehouse)
+        poll(workday, route, warehouse)
     assert isinstance(failure.value, error)
     assert words.lower() in str(failure.value).lower()
     assert "Get_Supplier_Invoices page 2" in str(failure.value)
     assert workday.password not in str(failure.value)
+    assert set(workday.faults_served) == {kind}, "failed on the injected fault, nothing else"
     assert window_rows(tmp_path / "w.duckdb") == before
