@@ -6,11 +6,12 @@
 --   payment_status              no invoice element says whether it is paid; the completed payments
 --                               known as of this window do: each payment's latest version loaded at or
 --                               before $window_start, when Complete, pays what its remittance lines of
---                               that same version give the invoice (by invoice_id, as overdue_payment.sql
+--                               that same version give the invoice, discounts taken included (by invoice_id, as overdue_payment.sql
 --                               reads them). Paid >= amount: PAID; > 0: PARTIALLY_PAID; else UNPAID.
 --                               Bounded by the window so that re-loading it later gives the same status.
 WITH remitted AS (
-    SELECT r.parent_wid AS payment_wid, r.window_start, r.invoice_id, r.amount_paid
+    SELECT r.parent_wid AS payment_wid, r.window_start, r.invoice_id,
+           r.amount_paid + coalesce(r.discount_taken, 0) AS amount_settled  -- an early-payment discount settles too
     FROM raw.payment_remittances r
     SEMI JOIN (SELECT invoice_id FROM raw.supplier_invoices WHERE window_start = $window_start) w
         ON w.invoice_id = r.invoice_id
@@ -23,7 +24,7 @@ payment_versions AS (
     QUALIFY row_number() OVER (PARTITION BY p.wid ORDER BY p.window_start DESC) = 1
 ),
 paid AS (
-    SELECT r.invoice_id, sum(r.amount_paid) AS amount_paid
+    SELECT r.invoice_id, sum(r.amount_settled) AS amount_paid
     FROM remitted r JOIN payment_versions p ON p.wid = r.payment_wid AND p.window_start = r.window_start
     WHERE p.status = 'Complete'
     GROUP BY r.invoice_id

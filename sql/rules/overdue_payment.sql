@@ -22,7 +22,8 @@ current AS (
     QUALIFY row_number() OVER (PARTITION BY i.wid ORDER BY i.window_start DESC, i.updated_at DESC NULLS LAST) = 1
 ),
 remitted AS (
-    SELECT r.parent_wid AS payment_wid, r.window_start, r.invoice_id, r.amount_paid
+    SELECT r.parent_wid AS payment_wid, r.window_start, r.invoice_id,
+           r.amount_paid + coalesce(r.discount_taken, 0) AS amount_settled  -- an early-payment discount settles too
     FROM raw.payment_remittances r SEMI JOIN current c ON c.invoice_id = r.invoice_id
     WHERE r.window_start <= $window_last
 ),
@@ -33,7 +34,7 @@ payment_versions AS (  -- each paying payment's latest version, and whether it i
     QUALIFY row_number() OVER (PARTITION BY p.wid ORDER BY p.window_start DESC) = 1
 ),
 paid AS (
-    SELECT r.invoice_id, sum(r.amount_paid) AS amount_paid
+    SELECT r.invoice_id, sum(r.amount_settled) AS amount_paid
     FROM remitted r JOIN payment_versions p ON p.wid = r.payment_wid AND p.window_start = r.window_start
     WHERE p.status = 'Complete'
     GROUP BY r.invoice_id
