@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import requests
 from lxml import etree
 
-from mlc_dagster.sandbox.scenario import HOSTILE_SUPPLIER_NAME
+from mlc_dagster.sandbox.scenario import HOSTILE_SUPPLIER_NAME, Scenario
 from mlc_dagster.sandbox.workday import WorkdaySandbox
 from mlc_dagster.warehouse import Warehouse, WindowStage
 from mlc_dagster.workday import fastpath
@@ -22,6 +23,14 @@ from mlc_dagster.workday.soap import CollectingSink, RetryPolicy, WorkdaySoapCli
 
 DAY = datetime(2026, 11, 29, tzinfo=UTC)
 WD = "urn:com.workday/bsvc"
+
+
+@pytest.fixture
+def workday(scenario: Scenario) -> Iterator[WorkdaySandbox]:
+    """A tenant that accepts every entity's preferred window (v46): these tests are about how a page is
+    read (fast path or parse_page), not about which criteria the tenant accepts (tests/test_routes.py)."""
+    with WorkdaySandbox(scenario, profile="v46") as sandbox:
+        yield sandbox
 
 
 def raw_pages(sandbox: WorkdaySandbox, entity: Entity, page_size: int = 50) -> list[bytes]:

@@ -8,10 +8,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.workday import ENTITY_BOMB, WorkdaySandbox
 from mlc_dagster.workday.entities import SUPPLIER_INVOICES
 from mlc_dagster.workday.errors import WorkdayDataError
@@ -24,6 +26,15 @@ ENVELOPE = ('<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"
             '<wd:Get_Supplier_Invoices_Response xmlns:wd="urn:com.workday/bsvc"><wd:Response_Results>'
             "<wd:Total_Results>0</wd:Total_Results><wd:Total_Pages>0</wd:Total_Pages></wd:Response_Results>"
             "</wd:Get_Supplier_Invoices_Response></env:Body></env:Envelope>")
+
+
+
+@pytest.fixture
+def workday(scenario: Scenario) -> Iterator[WorkdaySandbox]:
+    """A tenant that accepts the invoices' preferred window (v46): these tests are about hostile bodies,
+    not about which criteria the tenant accepts (tests/test_routes.py)."""
+    with WorkdaySandbox(scenario, profile="v46") as sandbox:
+        yield sandbox
 
 
 def client(sandbox: WorkdaySandbox, **kwargs) -> WorkdaySoapClient:
