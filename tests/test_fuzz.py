@@ -53,13 +53,15 @@ def _invoice(number: int, fields: dict[str, str | None], extra: str) -> str:
     supplier_ref = "" if supplier is None else (
         f"<wd:Supplier_Reference wd:Descriptor={quoteattr(supplier)}>"
         f"<wd:ID wd:type=\"Supplier_ID\">SUP-{number}</wd:ID></wd:Supplier_Reference>")
+    # In the order the sandbox renders them (mlc_dagster/sandbox/records.py): Workday sends no due date,
+    # only a Due_Date_Override (or payment terms, resolved at load).
     return (
         f"<wd:Supplier_Invoice><wd:Supplier_Invoice_Reference><wd:ID wd:type=\"WID\">{number:032x}</wd:ID>"
         f"<wd:ID wd:type=\"Supplier_Invoice_Reference_ID\">SI-{number}</wd:ID></wd:Supplier_Invoice_Reference>"
         f"<wd:Supplier_Invoice_Data><wd:Supplier_Invoice_ID>SI-{number}</wd:Supplier_Invoice_ID>{extra}"
-        f"{text('Invoice_Number')}{supplier_ref}"
+        f"{text('Invoice_Number')}"
         f"<wd:Currency_Reference><wd:ID wd:type=\"Currency_ID\">EUR</wd:ID></wd:Currency_Reference>"
-        f"{text('Control_Amount_Total')}{text('Due_Date')}{text('Memo')}"
+        f"{supplier_ref}{text('Due_Date_Override')}{text('Control_Amount_Total')}{text('Memo')}"
         f"</wd:Supplier_Invoice_Data></wd:Supplier_Invoice>"
     )
 
@@ -80,7 +82,7 @@ record = st.fixed_dictionaries({
     "Invoice_Number": st.one_of(st.none(), xml_text),
     "supplier": st.one_of(st.none(), xml_text),
     "Control_Amount_Total": st.one_of(st.none(), amount_text),
-    "Due_Date": st.one_of(st.none(), date_text),
+    "Due_Date_Override": st.one_of(st.none(), date_text),
     "Memo": st.one_of(st.none(), xml_text),
 })
 unknown = st.sampled_from(["", "<wd:Brand_New_Field_v47>x</wd:Brand_New_Field_v47>", "<wd:Attachment_Data/>"])
@@ -106,20 +108,26 @@ def test_parser_and_load_give_exact_rows_or_a_named_error(records: list[tuple[di
                                      START + timedelta(hours=1), stage)
     except WorkdayDataError as exc:
         message = str(exc)
-        assert re.search(r"record SI-\d+", message) and ("amount" in message or "due_date" in message)
+        assert re.search(r"record SI-\d+", message) and ("amount" in message or "due_date_override" in message)
         return
     stored = {row[0]: row[1:] for row in warehouse.query(
-        "SELECT invoice_id, invoice_number, supplier_name, amount, due_date, memo FROM raw.supplier_invoices")}
+        "SELECT invoice_id, invoice_number, supplier_name, amount, due_date_override, due_date, due_date_source, "
+        "memo FROM raw.supplier_invoices")}
     assert len(stored) == len(records)
     for number, (fields, _) in enumerate(records, start=1):
-        invoice_number, supplier_name, amount, due_date, memo = stored[f"SI-{number}"]
+        invoice_number, supplier_name, amount, override, due_date, source, memo = stored[f"SI-{number}"]
         assert invoice_number == _stored(fields["Invoice_Number"])
         assert memo == _stored(fields["Memo"])
         assert supplier_name == fields["supplier"] or (supplier_name is None and not fields["supplier"])
         if _stored(fields["Control_Amount_Total"]) is not None:
             assert amount == Decimal(fields["Control_Amount_Total"].strip())
-        if _stored(fields["Due_Date"]) is not None:
-            assert due_date.isoformat() == fields["Due_Date"].strip()[:10]
+        if _stored(fields["Due_Date_Override"]) is not None:
+            assert override.isoformat() == fields["Due_Date_Override"].strip()[:10]
+            # Decision 6: an override is the due date, whatever the terms say.
+            assert (due_date, source) == (override, "override")
+        else:
+            # No override, no invoice date and no terms loaded: the due date is not known yet.
+            assert (override, due_date, source) == (None, None, None)
 
 
 @FUZZ
@@ -127,7 +135,7 @@ def test_parser_and_load_give_exact_rows_or_a_named_error(records: list[tuple[di
        byte=st.integers(min_value=0, max_value=255))
 def test_damaged_bytes_give_rows_or_a_clear_error(cut: int, flip: int, byte: int) -> None:
     page = bytearray(_page([_invoice(n, {"Invoice_Number": "INV-1", "supplier": "Müller",
-                                         "Control_Amount_Total": "10.00", "Due_Date": "2026-12-01",
+                                         "Control_Amount_Total": "10.00", "Due_Date_Override": "2026-12-01",
                                          "Memo": None}, "") for n in range(1, 4)]))
     if flip < len(page):
         page[flip] = byte
