@@ -25,7 +25,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from mlc_dagster.credentials import CredentialStore
-from mlc_dagster.defs.resources import resources_from_env
+from mlc_dagster.defs.resources import WorkdayResource, resources_from_env
 from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.slack import SlackSandbox
 from mlc_dagster.sandbox.workday import WorkdaySandbox
@@ -135,7 +135,9 @@ def test_no_secret_reaches_the_event_log_the_warehouse_files_or_output(
                 assert reference.execute_in_process(instance=instance, partition_key=key[:10]).success
                 workday.inject("organizations", "http_503", times=1)
                 day = datetime.fromisoformat(key[:10]).replace(tzinfo=UTC)
-                rest = resources_from_env()["workday"].reader(ORGANIZATIONS)
+                workday_resource = resources_from_env()["workday"]
+                assert isinstance(workday_resource, WorkdayResource)
+                rest = workday_resource.reader(ORGANIZATIONS)
                 assert rest.fetch_window(ORGANIZATIONS, day, day + timedelta(days=1)).records
                 assert CredentialStore().stored("WORKDAY_REFRESH_TOKEN") == workday.refresh_token
                 # Slack: the token refused once (the run fails, alerts kept), then a 5xx retried.

@@ -19,7 +19,7 @@ from lxml import etree
 from mlc_dagster.sandbox.scenario import Scenario
 from mlc_dagster.sandbox.schema import SchemaModel
 from mlc_dagster.sandbox.workday import WorkdaySandbox
-from mlc_dagster.workday.entities import ENTITIES, DocumentDateWindow, Entity, OpenDocumentsWindow, WindowCriteria
+from mlc_dagster.workday.entities import ENTITIES, DocumentDateWindow, Entity, WindowCriteria
 from mlc_dagster.workday.soap import WorkdaySoapClient
 
 WD = "urn:com.workday/bsvc"
@@ -31,8 +31,7 @@ LATER_ONLY = {("supplier_invoices", "transaction_log"), ("payments", "transactio
 
 def routes_of(entity: Entity) -> list[WindowCriteria]:
     routes: list[WindowCriteria] = list(entity.routes)
-    routes += [OpenDocumentsWindow(r, recent) for r in entity.routes if isinstance(r, DocumentDateWindow) and r.sweep
-               for recent in (False, True)[: 2 if r.sweep.recent_days else 1]]
+    routes += [sweep for r in entity.routes if isinstance(r, DocumentDateWindow) for sweep in r.sweeps]
     return routes
 
 

@@ -112,6 +112,13 @@ class DocumentDateWindow:
     def elements(self) -> tuple[str, ...]:
         return tuple(e for e in (self.container, self.from_element, self.to_element) if e)
 
+    @property
+    def sweeps(self) -> tuple[OpenDocumentsWindow, ...]:
+        """The requests of the daily sweep: open documents, then recent ones when `recent_days` is set."""
+        if self.sweep is None:
+            return ()
+        return (OpenDocumentsWindow(self), OpenDocumentsWindow(self, recent=True))[: 2 if self.sweep.recent_days else 1]
+
 
 @dataclass(frozen=True)
 class WholeCollection:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .entities import ENTITIES, DocumentDateWindow, Entity, OpenDocumentsWindow, WindowCriteria
+from .entities import ENTITIES, DocumentDateWindow, Entity, WindowCriteria
 from .errors import WorkdayConfigError, WorkdayValidationError
 from .soap import PageSink, WindowResult, WorkdaySoapClient
 
@@ -185,10 +185,9 @@ class RoutedReader:
             self.book.found(tenant, entity, route)
             if sweep_due(route, end):
                 assert isinstance(route, DocumentDateWindow)
-                assert route.sweep is not None
-                for recent in (False, True)[: 2 if route.sweep.recent_days else 1]:
-                    swept = self.client.fetch_window(entity, start, end, criteria=OpenDocumentsWindow(route, recent),
-                                                     as_of=result.as_of, sink=result.sink)
+                for sweep in route.sweeps:
+                    swept = self.client.fetch_window(entity, start, end, criteria=sweep, as_of=result.as_of,
+                                                     sink=result.sink)
                     result.stats.absorb(swept.stats)
                     result.records += swept.records
             return result

@@ -6,8 +6,8 @@
 --   payment_status              no invoice element says whether it is paid; the completed payments
 --                               known as of this window do: each payment's latest version loaded at or
 --                               before $window_start, when Complete, pays what its remittance lines of
---                               that same version give the invoice, discounts taken included (by invoice_id, as overdue_payment.sql
---                               reads them). Paid >= amount: PAID; > 0: PARTIALLY_PAID; else UNPAID.
+--                               that same version give the invoice, discounts taken included (by
+--                               invoice_id, as overdue_payment.sql reads them). Paid >= amount: PAID; > 0: PARTIALLY_PAID; else UNPAID.
 --                               Bounded by the window so that re-loading it later gives the same status.
 WITH remitted AS (
     SELECT r.parent_wid AS payment_wid, r.window_start, r.invoice_id,
