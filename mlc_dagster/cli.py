@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .alerts import RULES
+from .sandbox.schema import PROFILES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SUBSCRIPTIONS = PROJECT_ROOT / "subscriptions.example.yaml"
@@ -174,8 +175,8 @@ def cmd_demo(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         f"planted: {len(truth['high_value_invoice'])} high-value and {len(truth['overdue_invoice'])} overdue "
         f"invoices, {len(truth['duplicate_invoice'])} duplicate pairs, "
         f"{sum(len(truth[k]) for k in GL_TRUTH)} GL discrepancies")
-    with WorkdaySandbox(scenario) as workday, SlackSandbox() as slack:
-        out(f"Workday sandbox: {workday.soap_url}   Slack sandbox: {slack.api_url}")
+    with WorkdaySandbox(scenario, profile=args.profile) as workday, SlackSandbox() as slack:
+        out(f"Workday sandbox ({args.profile} tenant): {workday.soap_url}   Slack sandbox: {slack.api_url}")
         env = workday.settings(rest=False) | slack.settings() | {
             "DAGSTER_HOME": str(folder / "dagster_home"),
             "MLC_DUCKDB_PATH": str(folder / "mlc.duckdb"),
@@ -230,11 +231,11 @@ def cmd_sandbox(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         if args.which in ("workday", "all"):
             day = date.fromisoformat(args.day) if args.day else (datetime.now(UTC) - timedelta(days=1)).date()
             workday = WorkdaySandbox(Scenario.generate(seed=args.seed, scale=args.scale, day=day),
-                                     host=args.host, port=args.workday_port).start()
+                                     host=args.host, port=args.workday_port, profile=args.profile).start()
             started.append(workday)
             for name, value in workday.settings().items():
                 out(f"{name}={value}")
-            out(f"# business day {day}, seed {args.seed}, scale {args.scale}")
+            out(f"# business day {day}, seed {args.seed}, scale {args.scale}, {args.profile} tenant")
         if args.which in ("slack", "all"):
             slack = SlackSandbox(host=args.host, port=args.slack_port).start()
             started.append(slack)
@@ -437,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--day", help="business day YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", type=float, default=0.2, help="1.0 is about 5,000 invoices a day")
+    demo.add_argument("--profile", choices=PROFILES, default="v28",
+                        help="tenant version: v28 answers only what Workday's published schema declares; "
+                             "v46 also takes transaction-log criteria on invoices and payments (unconfirmed)")
     demo.set_defaults(handler=cmd_demo)
 
     sandbox = commands.add_parser("sandbox", help="run the Workday and Slack sandboxes alone")
@@ -447,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--day")
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.add_argument("--scale", type=float, default=1.0)
+    sandbox.add_argument("--profile", choices=PROFILES, default="v28",
+                        help="tenant version: v28 answers only what Workday's published schema declares; "
+                             "v46 also takes transaction-log criteria on invoices and payments (unconfirmed)")
     sandbox.set_defaults(handler=cmd_sandbox)
 
     replay = commands.add_parser("replay", help="re-materialize every window of a day, then deliver")
