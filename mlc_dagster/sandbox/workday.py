@@ -45,6 +45,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -549,7 +550,12 @@ def _unsupported_criteria(operation: Operation, element: str, xpath: str) -> _Fa
 
 
 def _echo(element: Any) -> str:
-    """A request element as the response echoes it: as sent (it was validated against the same type)."""
+    """A request element as the response echoes it: as sent (it was validated against the same type),
+    less the request-only attributes the response's type does not declare (the request's
+    Request_References carries Skip_Non_Existing_Instances; the response's is a bare list)."""
+    if element.get(_wd("Skip_Non_Existing_Instances")) is not None:
+        element = copy.copy(element)
+        del element.attrib[_wd("Skip_Non_Existing_Instances")]
     return str(etree.tostring(element, encoding=str, with_tail=False))
 
 
@@ -702,6 +708,7 @@ class WorkdaySandbox:
         # v46 (plus elements known only from later versions' evidence, unconfirmed).
         self.profile = profile
         self.schema = SchemaModel.load(profile)
+        self._results_first = {op.name: self._response_results_first(op) for op in operations}
         self.remittance_document: RemittanceDocument = remittance_document
         self._references = ReferenceCache(self.scenario, remittance_document)
         # One cache per day of a timeline: purchase orders and settlement runs are the day's own.
@@ -1111,6 +1118,12 @@ class WorkdaySandbox:
             cache = self._day_references.setdefault(id(scenario), ReferenceCache(scenario, self.remittance_document))
         return cache
 
+    def _response_results_first(self, operation: Operation) -> bool:
+        """Whether the operation's response type declares Response_Results before Response_Group."""
+        service, _request, response = self.schema.operation(operation.name)
+        names = [child.name for child in self.schema.children(service, response)]
+        return names.index("Response_Results") < names.index("Response_Group")
+
     def _respond(self, operation: Operation, query: _Query) -> str:
         chunks = self._selection(operation, query)
         total = sum(len(rows) for _cache, rows in chunks)
@@ -1134,12 +1147,13 @@ class WorkdaySandbox:
             f"<wd:As_Of_Entry_DateTime>{format_datetime(query.as_of)}</wd:As_Of_Entry_DateTime>"
             f"<wd:Page>{query.page}</wd:Page><wd:Count>{query.count}</wd:Count>"
             "</wd:Response_Filter>",
-            query.group_xml,
-            "<wd:Response_Results>"
-            f"<wd:Total_Results>{total}</wd:Total_Results><wd:Total_Pages>{total_pages}</wd:Total_Pages>"
-            f"<wd:Page_Results>{len(page_rows)}</wd:Page_Results><wd:Page>{query.page}</wd:Page>"
-            "</wd:Response_Results>",
         ]
+        results = ("<wd:Response_Results>"
+                   f"<wd:Total_Results>{total}</wd:Total_Results><wd:Total_Pages>{total_pages}</wd:Total_Pages>"
+                   f"<wd:Page_Results>{len(page_rows)}</wd:Page_Results><wd:Page>{query.page}</wd:Page>"
+                   "</wd:Response_Results>")
+        # Schema order: Response_Group then Response_Results, except Get_Journals_Response (v28), the other way round.
+        parts += [results, query.group_xml] if self._results_first[operation.name] else [query.group_xml, results]
         # Workday omits Response_Data entirely when there is nothing on the page.
         if page_rows:
             parts.append("<wd:Response_Data>")
@@ -1273,7 +1287,7 @@ class WorkdaySandbox:
         base = f"{self.base_url}/ccx/api/v1/{tenant}/organizations"
         items = [_organization_item(v, base) for v in cost_centers]
         if item is not None:
-            found = next((i for i in items if item in (i["id"], i["referenceID"])), None)
+            found = next((i for i in items if i["id"] == item), None)
             if found is None:
                 return _Answer.json(404, {"error": "Resource not found"}, outcome="not_found"), None
             return _Answer.json(200, found, outcome="ok"), None

@@ -193,8 +193,6 @@ def test_organizations_paging_lists_every_cost_center_once(sandbox: WorkdaySandb
     assert organizations(sandbox, token, limit=100).json()["data"] == items
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: the item lookup still reads i['referenceID'] "
-                   "(workday.py _organizations), a KeyError answered as HTTP 500")
 def test_organizations_item_by_id(sandbox: WorkdaySandbox) -> None:
     token = access_token(sandbox)
     items = organizations(sandbox, token, limit=100).json()["data"]

@@ -1686,16 +1686,12 @@ def v28_answer_violations(sandbox: WorkdaySandbox, operation: str, body: str) ->
     return SchemaModel.load("v28").validate(SERVICE_OF[operation], operation, response, direction="response")
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: Get_Journals_Response declares Response_Results before "
-                   "Response_Group, the sandbox echoes Response_Group first (workday.py _respond)")
 def test_journals_answer_with_a_response_group_is_in_schema_order(sandbox: WorkdaySandbox) -> None:
     body = get_request("Get_Journals", flat_window(at(0), at(23, 59, 59)), as_of=at(23),
                        group={"Include_Attachment_Data": False})
     assert v28_answer_violations(sandbox, "Get_Journals", body) == []
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: Skip_Non_Existing_Instances is accepted on the request's "
-                   "Request_References but echoed onto the response's, where the schema model refuses it")
 def test_request_references_echo_with_skip_non_existing_instances_validates(sandbox: WorkdaySandbox,
                                                                             scenario: Scenario) -> None:
     invoice = next(iter(scenario.supplier_invoices.values()))
