@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import requests
@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import publish  # noqa: E402
 from mlc_dagster.sandbox.scenario import Scenario  # noqa: E402
+from mlc_dagster.sandbox.timeline import Timeline  # noqa: E402
 from mlc_dagster.sandbox.workday import WorkdaySandbox  # noqa: E402
 from mlc_dagster.warehouse import Warehouse  # noqa: E402
 from mlc_dagster.workday.entities import ENTITIES, SUPPLIER_INVOICES  # noqa: E402
@@ -158,17 +159,21 @@ def child(soap_url: str, username: str, password: str, start: str, end: str, dat
     print(json.dumps({"rss_after_imports_mb": before, "peak_rss_mb": peak, "seconds": seconds}))
 
 
-def measure_route_bytes(scale: float = 1.0) -> list[dict[str, object]]:
+def measure_route_bytes(scale: float = 1.0, history_days: int = 32) -> list[dict[str, object]]:
     """Bytes read from Workday in one business day, per entity and route: 24 hourly windows for the
     transactional entities (a document-date route's sweep in the last one), one daily window for
-    reference data. A v46 sandbox, so that every route, the transaction log included, is answered."""
-    scenario = Scenario.generate(seed=3, scale=scale)
+    reference data. The day measured is the last of a timeline of `history_days` business days, so a
+    look-back or a sweep finds the earlier days' documents as it would on a tenant in steady state
+    (a one-day scenario has none, and understates a document-date route several times over). A v46
+    sandbox, so that every route, the transaction log included, is answered."""
+    first = date(2026, 11, 28) - timedelta(days=history_days - 1)
+    timeline = Timeline.generate(seed=3, scale=scale, first_day=first, days=history_days)
     found: list[dict[str, object]] = []
-    with WorkdaySandbox(scenario, profile="v46") as sandbox:
+    with WorkdaySandbox(timeline, profile="v46") as sandbox:
         client = WorkdaySoapClient(sandbox.soap_url, sandbox.username, sandbox.password, tenant=sandbox.tenant)
         for entity in ENTITIES.values():
             hourly = entity.cadence == "transactional"
-            day = scenario.day_start
+            day = timeline.days[-1].day_start
             windows = ([(day + timedelta(hours=h), day + timedelta(hours=h + 1)) for h in range(24)]
                        if hourly else [(day, day + timedelta(days=1))])
             for route in entity.routes:

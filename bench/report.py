@@ -32,15 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-FIGURES = ("ingest", "backfill", "delivery", "latency", "detection")
+FIGURES = ("ingest", "routes", "backfill", "delivery", "latency", "detection")
 
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": {"ingest_sizes": [1000, 10000, 30000, 100000], "ingest_repeats": 3,
+    # Invoices per business day asked of the sandbox; a window on the v28 route (invoice date) holds
+    # about 0.91 of them, so these give windows of about 1k, 11k, 33k and 111k invoices.
+    "full": {"ingest_sizes": [1225, 12250, 36700, 122000], "ingest_repeats": 3, "routes_scale": 1.0,
              "backfill": {"days": 30, "scale": 1.0, "sample": 24},
              "delivery": {"channels": 5, "per_channel": 30},
              "latency": {"samples": 5, "scale": 1.0},
              "detection": {"rows": 1_000_000, "repeats": 2}},
-    "quick": {"ingest_sizes": [1000, 3000], "ingest_repeats": 1,
+    "quick": {"ingest_sizes": [1000, 3000], "ingest_repeats": 1, "routes_scale": 0.05,
               "backfill": {"days": 1, "scale": 0.05, "sample": 2},
               "delivery": {"channels": 2, "per_channel": 4},
               "latency": {"samples": 1, "scale": 0.05},
@@ -89,6 +91,14 @@ def measure_ingest(sizes: list[int], repeats: int, log: Callable[[str], None]) -
         log(f"ingest {n:,}: ratio {result['ratio']:.2f}, peak RSS {result['peak_rss_mb']:.0f} MB")
         results.append(result)
     return results
+
+
+def measure_routes(scale: float, log: Callable[[str], None]) -> list[dict[str, object]]:
+    import ingest
+
+    found = ingest.measure_route_bytes(scale)
+    log(f"routes: {len(found)} entity x route pairs measured at scale {scale:g}")
+    return found
 
 
 def measure_backfill(settings: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
@@ -227,6 +237,15 @@ def notes(results: dict[str, Any], plot: Path | None, report: Path) -> list[str]
                        f"({r['rss_after_imports_mb']:.0f}) |")
         if plot is not None:
             out += ["", f"![peak RSS against window size]({plot.relative_to(report.parent).as_posix()})"]
+    if results.get("routes"):
+        import ingest
+
+        out += ["", "## Bytes read from Workday per business day, by route (bench/ingest.py --route-bytes)", "",
+                "Each entity polled through a business day of the sandbox's scenario (24 hourly windows, the "
+                "document-date route's daily sweep in the last; one daily window for reference data) on each of "
+                "its routes, pinned. A look-back route asks again for every document dated in its look-back, "
+                "so it reads the same records many times over.", "",
+                ingest.route_bytes_table(results["routes"])]
     if "backfill" in results:
         import backfill
 
@@ -312,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         measured_at = results.get("meta", {}).get("measured_at", {})
         measures: dict[str, Callable[[], Any]] = {
             "ingest": lambda: measure_ingest(settings["ingest_sizes"], settings["ingest_repeats"], log),
+            "routes": lambda: measure_routes(settings["routes_scale"], log),
             "backfill": lambda: measure_backfill(settings["backfill"], log),
             "delivery": lambda: measure_delivery(settings["delivery"], log),
             "latency": lambda: measure_latency(settings["latency"], log),

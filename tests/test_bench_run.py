@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
 from bench.report import parse_table
+from mlc_dagster.workday.entities import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,4 +44,9 @@ def test_quick_run_writes_one_row_per_figure_with_met_matching_value_and_target(
     # The exit status says whether every target was met; the figures are saved beside the report.
     assert result.returncode == (0 if all(row["met"] == "yes" for row in rows) else 1), result.stderr[-3000:]
     assert report.with_suffix(".json").exists()
+    # Bytes per business day for every entity's every route (the transaction log included: v46).
+    routes = json.loads(report.with_suffix(".json").read_text())["routes"]
+    assert {(r["entity"], r["route"]) for r in routes} == {
+        (entity.name, route.kind) for entity in ENTITIES.values() for route in entity.routes}
+    assert "## Bytes read from Workday per business day, by route" in text
     assert (tmp_path / "report-memory.png").exists() or (tmp_path / "report-memory.svg").exists()
