@@ -241,10 +241,11 @@ def notes(results: dict[str, Any], plot: Path | None, report: Path) -> list[str]
         import ingest
 
         out += ["", "## Bytes read from Workday per business day, by route (bench/ingest.py --route-bytes)", "",
-                "Each entity polled through a business day of the sandbox's scenario (24 hourly windows, the "
-                "document-date route's daily sweep in the last; one daily window for reference data) on each of "
-                "its routes, pinned. A look-back route asks again for every document dated in its look-back, "
-                "so it reads the same records many times over.", "",
+                "Each entity polled through the last business day of a 32-day sandbox timeline, so that a "
+                "look-back or a sweep meets the earlier days' documents as in steady state (24 hourly windows, "
+                "the document-date route's daily sweep in the last; one daily window for reference data), on "
+                "each of its routes, pinned. A look-back route asks again for every document dated in its "
+                "look-back, so it reads the same records many times over.", "",
                 ingest.route_bytes_table(results["routes"])]
     if "backfill" in results:
         import backfill

@@ -429,6 +429,12 @@ def cmd_slack_app(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         app.close(wait=False)
 
 
+def _add_profile(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--profile", choices=PROFILES, default="v28",
+                         help="tenant version: v28 answers only what Workday's published schema declares; "
+                              "v46 also takes transaction-log criteria on invoices and payments (unconfirmed)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlc-dagster", description="Workday -> Slack finance alerts on Dagster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -438,9 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--day", help="business day YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", type=float, default=0.2, help="1.0 is about 5,000 invoices a day")
-    demo.add_argument("--profile", choices=PROFILES, default="v28",
-                        help="tenant version: v28 answers only what Workday's published schema declares; "
-                             "v46 also takes transaction-log criteria on invoices and payments (unconfirmed)")
+    _add_profile(demo)
     demo.set_defaults(handler=cmd_demo)
 
     sandbox = commands.add_parser("sandbox", help="run the Workday and Slack sandboxes alone")
@@ -451,9 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--day")
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.add_argument("--scale", type=float, default=1.0)
-    sandbox.add_argument("--profile", choices=PROFILES, default="v28",
-                        help="tenant version: v28 answers only what Workday's published schema declares; "
-                             "v46 also takes transaction-log criteria on invoices and payments (unconfirmed)")
+    _add_profile(sandbox)
     sandbox.set_defaults(handler=cmd_sandbox)
 
     replay = commands.add_parser("replay", help="re-materialize every window of a day, then deliver")
